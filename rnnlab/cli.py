@@ -1,0 +1,53 @@
+"""Command-line entry point. Thin: it parses arguments and calls library functions.
+
+Each subcommand lives in its own module under `rnnlab.commands` and exposes
+`register(subparsers)`, which adds its parser and sets `func` to a handler taking the parsed
+arguments. Modules are imported lazily so `rnnlab trace` never pays for importing torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from rnnlab import __version__
+from rnnlab.errors import RnnlabError
+
+# Subcommand modules, in the order `rnnlab --help` lists them.
+COMMAND_MODULES = (
+    "rnnlab.commands.trace",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rnnlab",
+        description="Learn, train and inspect recurrent neural networks.",
+    )
+    parser.add_argument("--version", action="version", version=f"rnnlab {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        result = args.func(args)
+    except RnnlabError as err:
+        print(f"rnnlab {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"rnnlab {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

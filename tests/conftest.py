@@ -1,0 +1,23 @@
+"""Shared test fixtures: the project's real data lives in ../shared/data, never in the repo."""
+
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """Path to ../shared/data; skips the test with a message where it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data folder not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def tinyshakespeare(shared_data: Path) -> Path:
+    path = shared_data / "tinyshakespeare" / "input.txt"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    return path
