@@ -16,6 +16,10 @@ from rnnlab.errors import RnnlabError
 
 # Subcommand modules, in the order `rnnlab --help` lists them.
 COMMAND_MODULES = (
+    "rnnlab.commands.demo",
+    "rnnlab.commands.train",
+    "rnnlab.commands.sample",
+    "rnnlab.commands.evaluate",
     "rnnlab.commands.trace",
 )
 

@@ -1,0 +1,1 @@
+"""PyTorch models, one module per task type."""
