@@ -19,6 +19,8 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -303,8 +305,12 @@ class CharLMTrainer:
         stopped_by = "interrupted"
         smoothed = None
         window_tokens, window_time = 0, 0.0
+        stop = _StopRequest()
         try:
             while (stopped_by := self.finished() or "") == "":
+                if stop.requested:
+                    stopped_by = "interrupted"
+                    break
                 t0 = time.perf_counter()
                 loss = self.train_step()
                 dt = time.perf_counter() - t0
@@ -321,15 +327,15 @@ class CharLMTrainer:
                     window_tokens, window_time = 0, 0.0
                 if self.step % c.eval_interval == 0:
                     self._evaluate_and_save(metrics, bar)
-            if self.last_val is None or self.last_eval_step != self.step:
+            if stopped_by == "interrupted":
+                bar.close()
+                self.log(f"interrupted at step {self.step}: saving to {self.run_dir} …")
+                self.save(improved=False)
+                self.log(f"saved; continue with: rnnlab train --resume {self.run_dir}")
+            elif self.last_eval_step != self.step:
                 self._evaluate_and_save(metrics, bar)
-        except KeyboardInterrupt:
-            bar.close()
-            self.log(f"interrupted at step {self.step}: saving to {self.run_dir} …")
-            self.save(improved=False)
-            self.log(f"saved; continue with: rnnlab train --resume {self.run_dir}")
-            stopped_by = "interrupted"
         finally:
+            stop.restore()
             bar.close()
             metrics.close()
             plot_loss_curves(self.run_dir / "metrics.jsonl", self.run_dir / "loss.png")
@@ -353,6 +359,32 @@ class CharLMTrainer:
                                                seed=self.step, stream=True))
             message += "\n" + text + "\n" + "-" * 40
         bar.write(message) if hasattr(bar, "write") else self.log(message)
+
+
+class _StopRequest:
+    """Turns the first Ctrl-C into a request honoured between steps.
+
+    A KeyboardInterrupt raised in the middle of a step could land after the weights were
+    updated but before the step counter was, and the saved checkpoint would not resume exactly.
+    So the first Ctrl-C only sets a flag; the loop stops at the next step boundary and saves.
+    A second Ctrl-C interrupts at once (without saving).
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def restore(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
 
 
 def train_char_lm(*, data: str | None = None, dataset: str | None = None, val: str | None = None,
