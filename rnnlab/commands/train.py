@@ -12,7 +12,9 @@ Train a character-level language model on any UTF-8 text (or, with no --data, on
 default corpus: Shakespeare's plays). Batches are contiguous streams; the hidden state carries,
 detached, from one window to the next (truncated BPTT). Model and optimisation options left out
 take the engine's defaults: for --engine torch an LSTM 2×512, embedding 128, batch 64, BPTT 128,
-AdamW lr 3e-3 with warm-up and cosine decay, clip 1.0; for --engine numpy see its --help section. The run directory receives config.json,
+AdamW lr 3e-3 with warm-up and cosine decay, clip 1.0; for --engine numpy a tanh RNN 1×100, embedding 100, batch 32, BPTT 25, constant Adagrad
+lr 0.1, clip 5.0, float32 (--precision fp64: float64; it writes run.json, vocab.json and
+weights.npz to --out when given). The run directory receives config.json,
 vocab.json, model.safetensors (last), best.safetensors (best validation loss), trainer state,
 metrics.jsonl and loss.png. Validation loss is reported over the whole held-out split in
 nats/char, bits/char and perplexity. Ctrl-C saves and exits; --resume RUN continues exactly.
@@ -69,7 +71,7 @@ def register(subparsers) -> None:
 
 def run_train(args) -> int:
     if args.engine == "numpy":
-        from rnnlab.reference.charlm_cli import run_numpy_train
+        from rnnlab.commands.train_numpy import run_numpy_train
         return run_numpy_train(args)
     from rnnlab.lm_train import train_char_lm
 

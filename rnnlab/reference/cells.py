@@ -52,6 +52,15 @@ State = tuple[np.ndarray, ...]
 PARAMETER_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
+def _matmul_last_axis(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """x (..., K) @ w (K, N) -> (..., N) as ONE 2-D product.
+
+    NumPy runs `(B, T, K) @ (K, N)` as B separate products; flattening the leading axes first
+    hands BLAS one large GEMM, measurably faster for the small B of a char-LM.
+    """
+    return (x.reshape(-1, x.shape[-1]) @ w).reshape(*x.shape[:-1], w.shape[-1])
+
+
 def sigmoid(x: np.ndarray) -> np.ndarray:
     """Logistic function that never overflows: exp is only ever taken of a non-positive number."""
     e = np.exp(-np.abs(x))
@@ -115,7 +124,7 @@ class RecurrentCell:
     def project_inputs(self, x: np.ndarray, params: Params | None = None) -> np.ndarray:
         """x @ weight_ih.T + bias_ih for one step (B, D) or all steps at once (B, T, D) -> (..., G*H)."""
         params = self._resolve(params)
-        return x @ params["weight_ih"].T + params["bias_ih"]
+        return _matmul_last_axis(x, params["weight_ih"].T) + params["bias_ih"]
 
     def forward(self, x_t: np.ndarray, state: State, params: Params | None = None) -> State:
         """One plain time step: x_t (B, D), state tuple of (B, H) -> new state tuple of (B, H)."""
@@ -168,7 +177,7 @@ class RecurrentCell:
 
     def input_gradient(self, d_gates_x: np.ndarray, params: Params | None = None) -> np.ndarray:
         """Gradient w.r.t. the layer input: (B, T, G*H) @ (G*H, D) -> (B, T, D), all steps at once."""
-        return d_gates_x @ self._resolve(params)["weight_ih"]
+        return _matmul_last_axis(d_gates_x, self._resolve(params)["weight_ih"])
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(input_size={self.input_size}, hidden_size={self.hidden_size})"
