@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import random
-import signal
-import threading
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -41,6 +38,7 @@ from rnnlab.metrics import MetricsLog, plot_loss_curves
 from rnnlab.models.lm import CharLM, CharLMConfig, detach_state
 from rnnlab.precision import autocast, resolve_precision
 from rnnlab.sample import SamplingOptions
+from rnnlab.runstate import InterruptFlag, restore_rng, rng_state, seed_everything
 from rnnlab.schedule import warmup_cosine
 
 CONFIG_KIND = "char_lm"
@@ -128,29 +126,6 @@ class TrainResult:
     stopped_by: str           # "max_steps", "max_time", "interrupted"
 
 
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def _rng_state() -> dict:
-    return {"torch": torch.get_rng_state(), "python": random.getstate(),
-            "numpy": np.random.get_state()}
-
-
-def _restore_rng(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate(_as_nested_tuple(state["python"]))
-    np.random.set_state(tuple(state["numpy"]))
-
-
-def _as_nested_tuple(value):
-    if isinstance(value, (list, tuple)):
-        return tuple(_as_nested_tuple(v) for v in value)
-    return value
-
-
 class CharLMTrainer:
     """Holds the model, optimizer, data stream and counters of one run."""
 
@@ -165,7 +140,7 @@ class CharLMTrainer:
         self.device = device
         self.log = log
         self.precision = resolve_precision(train_config.precision, device)
-        _seed_everything(train_config.seed)
+        seed_everything(train_config.seed)
         self.model = CharLM(model_config).to(device)
         self.model.vocab = vocab
         self.optimizer = self._make_optimizer()
@@ -253,7 +228,7 @@ class CharLMTrainer:
             "optimizer": self.optimizer.state_dict(),
             "batcher": self.batcher.state_dict(),
             "carried_state": self._carried_state_list(),
-            "rng": _rng_state(),
+            "rng": rng_state(),
         }
 
     def _carried_state_list(self) -> list:
@@ -275,7 +250,7 @@ class CharLMTrainer:
             self.state = (carried[0], carried[1])
         else:
             self.state = carried[0]
-        _restore_rng(state["rng"])
+        restore_rng(state["rng"])
 
     def save(self, improved: bool) -> None:
         """Weights first, trainer state last: a crash in between leaves a loadable pair."""
@@ -302,31 +277,10 @@ class CharLMTrainer:
                    else min(self.train_time, c.max_time), disable=not progress_bar,
                    unit="step" if by_steps else "s", dynamic_ncols=True,
                    bar_format=None if by_steps else "{l_bar}{bar}| {n:.0f}/{total:.0f}s [{elapsed}<{remaining}{postfix}]")
-        stopped_by = "interrupted"
-        smoothed = None
-        window_tokens, window_time = 0, 0.0
-        stop = _StopRequest()
+        interrupt = InterruptFlag()
         try:
-            while (stopped_by := self.finished() or "") == "":
-                if stop.requested:
-                    stopped_by = "interrupted"
-                    break
-                t0 = time.perf_counter()
-                loss = self.train_step()
-                dt = time.perf_counter() - t0
-                self.train_time += dt
-                window_tokens += c.batch_size * c.bptt
-                window_time += dt
-                smoothed = loss if smoothed is None else 0.95 * smoothed + 0.05 * loss
-                bar.update(1 if by_steps else dt)
-                if self.step % 10 == 0 or self.step == 1:
-                    tok_s = window_tokens / max(window_time, 1e-9)
-                    bar.set_postfix(step=self.step, loss=f"{smoothed:.3f}", tok_s=f"{tok_s:,.0f}")
-                    metrics.log({"step": self.step, "train_loss": loss, "lr": self.learning_rate(),
-                                 "tokens_per_s": tok_s, "train_time": self.train_time})
-                    window_tokens, window_time = 0, 0.0
-                if self.step % c.eval_interval == 0:
-                    self._evaluate_and_save(metrics, bar)
+            with interrupt.active():
+                stopped_by = self._train_until_done(interrupt, metrics, bar)
             if stopped_by == "interrupted":
                 bar.close()
                 self.log(f"interrupted at step {self.step}: saving to {self.run_dir} …")
@@ -335,12 +289,38 @@ class CharLMTrainer:
             elif self.last_eval_step != self.step:
                 self._evaluate_and_save(metrics, bar)
         finally:
-            stop.restore()
             bar.close()
             metrics.close()
             plot_loss_curves(self.run_dir / "metrics.jsonl", self.run_dir / "loss.png")
         return TrainResult(self.run_dir, self.step, self.train_time, self.last_val,
                            self.best_val, stopped_by)
+
+    def _train_until_done(self, interrupt: InterruptFlag, metrics: MetricsLog, bar) -> str:
+        """Train step by step until a budget is spent or Ctrl-C; returns why it stopped."""
+        c = self.config
+        by_steps = c.max_steps is not None
+        smoothed = None
+        window_tokens, window_time = 0, 0.0
+        while not (stopped_by := self.finished()):
+            if interrupt.requested:
+                return "interrupted"
+            t0 = time.perf_counter()
+            loss = self.train_step()
+            dt = time.perf_counter() - t0
+            self.train_time += dt
+            window_tokens += c.batch_size * c.bptt
+            window_time += dt
+            smoothed = loss if smoothed is None else 0.95 * smoothed + 0.05 * loss
+            bar.update(1 if by_steps else dt)
+            if self.step % 10 == 0 or self.step == 1:
+                tok_s = window_tokens / max(window_time, 1e-9)
+                bar.set_postfix(step=self.step, loss=f"{smoothed:.3f}", tok_s=f"{tok_s:,.0f}")
+                metrics.log({"step": self.step, "train_loss": loss, "lr": self.learning_rate(),
+                             "tokens_per_s": tok_s, "train_time": self.train_time})
+                window_tokens, window_time = 0, 0.0
+            if self.step % c.eval_interval == 0:
+                self._evaluate_and_save(metrics, bar)
+        return stopped_by
 
     def _evaluate_and_save(self, metrics: MetricsLog, bar) -> None:
         score = self.evaluate()
@@ -359,32 +339,6 @@ class CharLMTrainer:
                                                seed=self.step, stream=True))
             message += "\n" + text + "\n" + "-" * 40
         bar.write(message) if hasattr(bar, "write") else self.log(message)
-
-
-class _StopRequest:
-    """Turns the first Ctrl-C into a request honoured between steps.
-
-    A KeyboardInterrupt raised in the middle of a step could land after the weights were
-    updated but before the step counter was, and the saved checkpoint would not resume exactly.
-    So the first Ctrl-C only sets a flag; the loop stops at the next step boundary and saves.
-    A second Ctrl-C interrupts at once (without saving).
-    """
-
-    def __init__(self):
-        self.requested = False
-        self._previous = None
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-
-    def _handle(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def restore(self) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
 
 
 def train_char_lm(*, data: str | None = None, dataset: str | None = None, val: str | None = None,

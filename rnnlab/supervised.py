@@ -44,11 +44,7 @@ stays as it was.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import random
-import signal
-import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -62,6 +58,7 @@ from rnnlab import checkpoint
 from rnnlab.errors import RnnlabError
 from rnnlab.metrics import MetricsLog, plot_loss_curves
 from rnnlab.precision import autocast, resolve_precision
+from rnnlab.runstate import InterruptFlag, restore_rng, rng_state, seed_everything  # noqa: F401 (seed_everything is re-exported)
 from rnnlab.schedule import warmup_cosine
 
 DEFAULT_MAX_EPOCHS = 10
@@ -179,29 +176,6 @@ class SupervisedResult:
 # RNG state (saved with the trainer state so that dropout masks continue exactly)
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def rng_state() -> dict:
-    return {"torch": torch.get_rng_state(), "python": random.getstate(),
-            "numpy": np.random.get_state()}
-
-
-def restore_rng(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate(_as_nested_tuple(state["python"]))
-    np.random.set_state(tuple(state["numpy"]))
-
-
-def _as_nested_tuple(value):
-    if isinstance(value, (list, tuple)):
-        return tuple(_as_nested_tuple(v) for v in value)
-    return value
-
-
 def move_to(batch: Any, device: torch.device) -> Any:
     """The batch with every tensor moved to `device` (dicts, tuples and lists are walked)."""
     if isinstance(batch, torch.Tensor):
@@ -215,32 +189,6 @@ def move_to(batch: Any, device: torch.device) -> Any:
 
 # --------------------------------------------------------------------------------------------
 # Ctrl-C: finish the step, then stop
-
-
-class _InterruptFlag:
-    """While active, the first SIGINT only sets a flag; the second raises KeyboardInterrupt."""
-
-    def __init__(self):
-        self.requested = False
-        self._previous = None
-
-    def _handler(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    @contextlib.contextmanager
-    def active(self):
-        # Signal handlers can only be installed from the main thread; elsewhere a Ctrl-C is
-        # an ordinary KeyboardInterrupt, which the loop also turns into a save.
-        installed = threading.current_thread() is threading.main_thread()
-        if installed:
-            self._previous = signal.signal(signal.SIGINT, self._handler)
-        try:
-            yield self
-        finally:
-            if installed:
-                signal.signal(signal.SIGINT, self._previous)
 
 
 # --------------------------------------------------------------------------------------------
@@ -428,7 +376,7 @@ class SupervisedTrainer:
         stopped_by = "interrupted"
         smoothed = None
         window_examples, window_time = 0, 0.0
-        interrupt = _InterruptFlag()
+        interrupt = InterruptFlag()
         try:
             with interrupt.active():
                 while not (stopped_by := self.finished()):
