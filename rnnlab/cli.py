@@ -21,6 +21,12 @@ COMMAND_MODULES = (
     "rnnlab.commands.sample",
     "rnnlab.commands.evaluate",
     "rnnlab.commands.trace",
+    "rnnlab.commands.tag",
+    "rnnlab.commands.gradflow",
+    "rnnlab.commands.jacobian",
+    "rnnlab.commands.scalarflow",
+    "rnnlab.commands.initscale",
+    "rnnlab.commands.classify",
 )
 
 

@@ -1,0 +1,285 @@
+"""`rnnlab tag`: train a part-of-speech tagger on CoNLL-U treebanks, tag files, score them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from rnnlab.errors import RnnlabError
+
+DESCRIPTION = """\
+Part-of-speech tagging (many-to-many, one tag per word) on CoNLL-U treebanks such as
+Universal Dependencies. The tagger reads each word as a word embedding plus a character-level
+BiLSTM vector (so unseen words still get a useful representation), runs a bidirectional LSTM
+over the sentence and predicts one tag per word.
+
+  rnnlab tag train --train TRAIN.conllu --dev DEV.conllu --out RUN
+  rnnlab tag predict RUN --input IN.conllu --output OUT.conllu
+  rnnlab tag eval RUN --data TEST.conllu
+"""
+
+TRAIN_DESCRIPTION = """\
+Train a tagger on the UPOS (or, with --column xpos, XPOS) column of a CoNLL-U training file,
+choosing the best checkpoint by accuracy on the dev file. Multiword-token ranges (1-2) and empty
+nodes (1.1) are not tagged. Every tag of the dev file must occur in the training file (otherwise
+the error lists the known tags). --dataset ud_english_ewt downloads UD English EWT v2.16 train
+and dev into the cache ($RNNLAB_CACHE or ~/.cache/rnnlab) and checks their sha256.
+
+Output: the run directory gets config.json, vocab.json (words, characters, tags, training word
+counts), model.safetensors (last), best.safetensors (best dev accuracy), trainer state,
+metrics.jsonl, loss.png and metric.png. At each evaluation a line reports dev accuracy, dev loss
+(nats per token) and the accuracy on dev words never seen in training (OOV). Ctrl-C saves and
+stops; --resume RUN continues exactly.
+"""
+
+PREDICT_DESCRIPTION = """\
+Tag a CoNLL-U file with a trained run and write it back with the predicted tags in the column
+the run was trained on (UPOS or XPOS). Everything else (comments, other columns, multiword
+tokens, empty nodes) is copied unchanged. The input's tag column may be empty ('_'). Words
+never seen in training are fine: the character model handles them.
+"""
+
+EVAL_DESCRIPTION = """\
+Score a trained run on a tagged CoNLL-U file. Output: accuracy over all words and the number of
+words, then accuracy on OOV words (forms that never occur in the training data, compared
+exactly, case included) and their number. --json prints the same as one JSON object.
+"""
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("tag", help="part-of-speech tagging of CoNLL-U treebanks",
+                              description=DESCRIPTION,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = p.add_subparsers(dest="tag_command", metavar="ACTION")
+    _register_train(actions)
+    _register_predict(actions)
+    _register_eval(actions)
+    p.set_defaults(func=lambda args: _missing_action(p))
+
+
+def _missing_action(parser) -> int:
+    parser.print_help()
+    return 2
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows defaults, except for options whose default is decided by the library (None)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
+# The library's defaults, repeated here so that `--help` can show them without importing torch
+# (tests/tag/test_cli.py checks that they match TaggerConfig and SupervisedConfig).
+MODEL_DEFAULTS = dict(cell="lstm", num_layers=1, hidden_size=200, word_embedding_size=100,
+                      char_embedding_size=32, char_hidden_size=64, dropout=0.33,
+                      word_dropout=0.05)
+TRAINING_DEFAULTS = dict(batch_size=32, lr=2e-3, weight_decay=0.01, warmup_steps=100,
+                         min_lr_ratio=0.05, clip_norm=5.0, eval_interval=200, precision="fp32",
+                         seed=1234)
+
+
+def _default(table: dict, name: str) -> str:
+    return f" (default: {table[name]})"
+
+
+def _register_train(actions) -> None:
+    p = actions.add_parser("train", help="train a tagger", description=TRAIN_DESCRIPTION,
+                           formatter_class=_Formatter)
+    data = p.add_argument_group("data")
+    data.add_argument("--train", metavar="FILE", help="training treebank (CoNLL-U)")
+    data.add_argument("--dev", metavar="FILE", help="dev treebank (CoNLL-U), for model selection")
+    data.add_argument("--dataset", metavar="NAME",
+                      help="download a named treebank instead: ud_english_ewt")
+    data.add_argument("--column", choices=("upos", "xpos"), default="upos",
+                      help="which tag column to learn")
+    run = p.add_argument_group("run")
+    run.add_argument("--out", metavar="DIR", help="run directory (default: runs/tagger-TIME)")
+    run.add_argument("--resume", metavar="RUN", help="continue the run in this directory")
+    run.add_argument("--device", default="cpu", help="cpu or cuda")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    model = p.add_argument_group("model")
+    model.add_argument("--cell", help="lstm, gru, rnn_tanh or rnn_relu (both encoders)"
+                       + _default(MODEL_DEFAULTS, "cell"))
+    model.add_argument("--layers", type=int,
+                       help="sentence BiLSTM layers" + _default(MODEL_DEFAULTS, "num_layers"))
+    model.add_argument("--hidden", type=int, help="sentence BiLSTM size per direction"
+                       + _default(MODEL_DEFAULTS, "hidden_size"))
+    model.add_argument("--word-dim", type=int, help="word embedding size"
+                       + _default(MODEL_DEFAULTS, "word_embedding_size"))
+    model.add_argument("--char-dim", type=int, help="character embedding size"
+                       + _default(MODEL_DEFAULTS, "char_embedding_size"))
+    model.add_argument("--char-hidden", type=int, help="character BiLSTM size per direction"
+                       + _default(MODEL_DEFAULTS, "char_hidden_size"))
+    model.add_argument("--dropout", type=float, help="dropout on the encoder's input and output"
+                       + _default(MODEL_DEFAULTS, "dropout"))
+    model.add_argument("--word-dropout", type=float,
+                       help="probability of replacing a training word by <unk>"
+                       + _default(MODEL_DEFAULTS, "word_dropout"))
+    model.add_argument("--min-count", type=int, default=1,
+                       help="training words seen fewer times share the <unk> embedding")
+    model.add_argument("--lowercase", action="store_true",
+                       help="lowercase words for the word embedding (characters keep case)")
+    opt = p.add_argument_group("optimisation")
+    opt.add_argument("--batch-size", type=int,
+                     help="sentences per batch" + _default(TRAINING_DEFAULTS, "batch_size"))
+    opt.add_argument("--lr", type=float, help="peak learning rate (AdamW)"
+                     + _default(TRAINING_DEFAULTS, "lr"))
+    opt.add_argument("--weight-decay", type=float,
+                     help="AdamW weight decay of the matrices"
+                     + _default(TRAINING_DEFAULTS, "weight_decay"))
+    opt.add_argument("--warmup", type=int,
+                     help="warm-up steps" + _default(TRAINING_DEFAULTS, "warmup_steps"))
+    opt.add_argument("--min-lr-ratio", type=float, help="cosine decay ends at lr × this"
+                     + _default(TRAINING_DEFAULTS, "min_lr_ratio"))
+    opt.add_argument("--clip-norm", type=float, help="global gradient-norm clip"
+                     + _default(TRAINING_DEFAULTS, "clip_norm"))
+    opt.add_argument("--max-steps", type=int, help="stop after this many steps")
+    opt.add_argument("--max-epochs", type=float, help="stop after this many epochs (default 10 "
+                     "when no budget is given)")
+    opt.add_argument("--max-time", type=float,
+                     help="stop after this many seconds of training (evaluation excluded)")
+    opt.add_argument("--decay-steps", type=int, help="length of the cosine decay")
+    opt.add_argument("--eval-interval", type=int, help="steps between dev evaluations"
+                     + _default(TRAINING_DEFAULTS, "eval_interval"))
+    opt.add_argument("--precision", help="fp32, bf16 or auto"
+                     + _default(TRAINING_DEFAULTS, "precision"))
+    opt.add_argument("--seed", type=int, help="random seed" + _default(TRAINING_DEFAULTS, "seed"))
+    p.set_defaults(func=run_train)
+
+
+def _register_predict(actions) -> None:
+    p = actions.add_parser("predict", help="tag a CoNLL-U file", description=PREDICT_DESCRIPTION,
+                           formatter_class=_Formatter)
+    p.add_argument("run", metavar="RUN", help="run directory of a trained tagger")
+    p.add_argument("--input", required=True, metavar="FILE", help="CoNLL-U file to tag")
+    p.add_argument("--output", required=True, metavar="FILE", help="where to write the result")
+    p.add_argument("--weights", choices=("best", "last"), default="best")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.set_defaults(func=run_predict)
+
+
+def _register_eval(actions) -> None:
+    p = actions.add_parser("eval", help="accuracy (overall and OOV) on a tagged CoNLL-U file",
+                           description=EVAL_DESCRIPTION, formatter_class=_Formatter)
+    p.add_argument("run", metavar="RUN", help="run directory of a trained tagger")
+    p.add_argument("--data", metavar="FILE", help="tagged CoNLL-U file")
+    p.add_argument("--dataset", metavar="NAME", help="named treebank instead (ud_english_ewt)")
+    p.add_argument("--split", default="dev", help="split of --dataset")
+    p.add_argument("--weights", choices=("best", "last"), default="best")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--json", action="store_true", help="print the scores as one JSON object")
+    p.set_defaults(func=run_eval)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def run_train(args) -> int:
+    from rnnlab.models.tagger import train_tagger
+
+    if args.resume:
+        given = [flag for flag, value in (("--train", args.train), ("--dev", args.dev),
+                                          ("--dataset", args.dataset), ("--out", args.out))
+                 if value is not None]
+        if given:
+            raise RnnlabError(f"{given[0]} cannot be given with --resume: the run keeps its data "
+                              "and directory")
+        result = train_tagger(resume=args.resume, device=args.device,
+                              progress_bar=not args.no_progress,
+                              overrides=_given(max_steps=args.max_steps,
+                                               max_epochs=args.max_epochs,
+                                               max_time=args.max_time,
+                                               decay_steps=args.decay_steps,
+                                               eval_interval=args.eval_interval))
+    else:
+        if args.dataset is None and (args.train is None or args.dev is None):
+            raise RnnlabError("give --train FILE and --dev FILE (CoNLL-U), or --dataset "
+                              "ud_english_ewt")
+        out = args.out or time.strftime("runs/tagger-%Y%m%d-%H%M%S")
+        result = train_tagger(
+            train=args.train, dev=args.dev, dataset=args.dataset, column=args.column, out=out,
+            device=args.device, progress_bar=not args.no_progress,
+            model=_given(cell=args.cell, num_layers=args.layers, hidden_size=args.hidden,
+                         word_embedding_size=args.word_dim, char_embedding_size=args.char_dim,
+                         char_hidden_size=args.char_hidden, dropout=args.dropout,
+                         word_dropout=args.word_dropout, min_count=args.min_count,
+                         lowercase=args.lowercase),
+            training=_given(batch_size=args.batch_size, lr=args.lr,
+                            weight_decay=args.weight_decay, warmup_steps=args.warmup,
+                            min_lr_ratio=args.min_lr_ratio, clip_norm=args.clip_norm,
+                            max_steps=args.max_steps, max_epochs=args.max_epochs,
+                            max_time=args.max_time, decay_steps=args.decay_steps,
+                            eval_interval=args.eval_interval, precision=args.precision,
+                            seed=args.seed))
+    if result.stopped_by == "interrupted":
+        return 130
+    if result.dev is not None:
+        print(f"dev (last): {_format_dev(result.dev)}")
+    if result.best_metric is not None:
+        print(f"best dev accuracy {100 * result.best_metric:.2f}% at step {result.best_step} "
+              "(saved as best.safetensors)")
+    print(f"stopped by {result.stopped_by} at step {result.step} ({result.epochs:.2f} epochs) "
+          f"after {result.train_time:.1f} s of training; run saved in {result.run_dir}")
+    return 0
+
+
+def _format_dev(dev: dict) -> str:
+    parts = [f"accuracy {100 * dev['accuracy']:.2f}%"]
+    if "oov_accuracy" in dev:
+        parts.append(f"OOV accuracy {100 * dev['oov_accuracy']:.2f}%")
+    if "loss" in dev:
+        parts.append(f"loss {dev['loss']:.4f} nats/token")
+    return ", ".join(parts)
+
+
+def run_predict(args) -> int:
+    from rnnlab.data.conllu_io import read_conllu, write_conllu
+    from rnnlab.models.tagger import Tagger, run_column
+
+    _check_batch_size(args.batch_size)
+    model = Tagger.from_pretrained(args.run, weights=args.weights)
+    column = run_column(args.run)
+    bank = read_conllu(args.input)
+    tags = model.predict([s.forms for s in bank.sentences], batch_size=args.batch_size)
+    write_conllu(args.output, bank.sentences, tags, column=column)
+    print(f"tagged {bank.num_words:,} words in {len(bank):,} sentences of {args.input} "
+          f"({column.upper()}); wrote {args.output}")
+    return 0
+
+
+def run_eval(args) -> int:
+    from rnnlab.models.tagger import evaluate_file
+
+    _check_batch_size(args.batch_size)
+    if (args.data is None) == (args.dataset is None):
+        raise RnnlabError("give exactly one of --data FILE or --dataset NAME")
+    if args.dataset is not None:
+        from rnnlab.data.conllu_io import fetch_tagging_dataset
+        path = fetch_tagging_dataset(args.dataset, args.split)
+    else:
+        path = args.data
+    score, column = evaluate_file(args.run, path, weights=args.weights,
+                                  batch_size=args.batch_size)
+    if args.json:
+        print(json.dumps({"data": str(path), "column": column, **score.to_dict()}))
+        return 0
+    oov = f"{100 * score.oov_accuracy:.2f}%" if score.oov_total else "n/a"
+    print(f"{path} ({column.upper()})")
+    print(f"accuracy      {100 * score.accuracy:6.2f}%  on {score.total:,} tokens")
+    print(f"OOV accuracy  {oov:>7}  on {score.oov_total:,} tokens unseen in training "
+          f"({100 * score.oov_total / score.total:.1f}% of tokens)")
+    return 0
+
+
+def _check_batch_size(value: int) -> None:
+    if value < 1:
+        raise RnnlabError(f"--batch-size must be a positive integer, got {value}")
+
+
+def _given(**values) -> dict:
+    """The options the user gave; the rest take the library's defaults."""
+    return {k: v for k, v in values.items() if v is not None}
