@@ -346,14 +346,11 @@ def fetch_classification_dataset(name: str, split: str, cache_dir=None, url: str
         raise RnnlabError(f"dataset {name!r} has no split {split!r}; expected one of: "
                           f"{', '.join(dataset.splits)}")
     entry = dataset.splits[split]
-    target = (Path(cache_dir or corpus.default_cache_dir()).expanduser() / "datasets" / name
-              / entry.filename)
-    if target.is_file():
-        actual = corpus.file_sha256(target)
-        if actual != entry.sha256:
-            raise RnnlabError(f"{target}: cached {name} {split} file has sha256 {actual}, expected "
-                              f"{entry.sha256}; delete the file to download it again")
-        return target, entry.format
+    record = corpus.Dataset(name=f"{name}/{split}", url=entry.url, sha256=entry.sha256,
+                            filename=entry.filename, description=dataset.description)
+    folder = Path(cache_dir or corpus.default_cache_dir()).expanduser() / "datasets" / name
+    target = corpus.fetch_verified(record, folder, url, local_hint="--train FILE --dev FILE")
+    return target, entry.format
     record = corpus.Dataset(name=f"{name}/{split}", url=entry.url, sha256=entry.sha256,
                             filename=entry.filename, description=dataset.description)
     corpus._download_verified(record, url or entry.url, target)

@@ -344,19 +344,5 @@ def fetch_tagging_dataset(name: str, split: str, cache_dir: str | os.PathLike | 
     from rnnlab.data import corpus
 
     dataset = dataset_file(name, split)
-    target = Path(cache_dir or corpus.default_cache_dir()).expanduser() / "datasets" / name / dataset.filename
-    if target.is_file():
-        actual = corpus.file_sha256(target)
-        if actual != dataset.sha256:
-            raise RnnlabError(f"{target}: cached {name} {split} file has sha256 {actual}, expected "
-                              f"{dataset.sha256}; delete the file to download it again")
-        return target
-    # The download itself (temporary file, checksum, rename) is corpus.py's. Its messages
-    # suggest the language model's --data flag; taggers take local files with --train/--dev.
-    try:
-        corpus._download_verified(dataset, url or dataset.url, target)
-    except RnnlabError as err:
-        message = str(err).replace("--data FILE with a local copy", "--data FILE")
-        raise RnnlabError(message.replace("--data FILE", "local copies with --train FILE "
-                                          "--dev FILE")) from None
-    return target
+    folder = Path(cache_dir or corpus.default_cache_dir()).expanduser() / "datasets" / name
+    return corpus.fetch_verified(dataset, folder, url, local_hint="--train FILE --dev FILE")

@@ -206,27 +206,38 @@ def fetch_dataset(name: str, cache_dir: str | os.PathLike | None = None, url: st
     url: overrides the registry's URL (tests use a file:// URL; the checksum still applies).
     """
     dataset = _lookup(name)
-    target = Path(cache_dir or default_cache_dir()).expanduser() / "datasets" / dataset.name / dataset.filename
+    folder = Path(cache_dir or default_cache_dir()).expanduser() / "datasets" / dataset.name
+    return fetch_verified(dataset, folder, url)
+
+
+def fetch_verified(dataset: Dataset, folder: Path, url: str | None = None,
+                   local_hint: str = "--data FILE") -> Path:
+    """folder/dataset.filename, checked against dataset.sha256; downloaded first if absent.
+
+    Shared by every named dataset (corpora, classification, tagging). `local_hint` names the
+    option that takes a local copy instead, for the error messages.
+    """
+    target = Path(folder) / dataset.filename
     if target.is_file():
         actual = file_sha256(target)
         if actual != dataset.sha256:
             # Not deleted: it may be a file the user put there on purpose.
             raise RnnlabError(
-                f"{target}: cached dataset {name!r} has sha256 {actual}, expected {dataset.sha256}; "
-                f"delete the file to download it again"
+                f"{target}: cached dataset {dataset.name!r} has sha256 {actual}, expected "
+                f"{dataset.sha256}; delete the file to download it again"
             )
         return target
-    _download_verified(dataset, url or dataset.url, target)
+    _download_verified(dataset, url or dataset.url, target, local_hint)
     return target
 
 
-def _download_verified(dataset: Dataset, url: str, target: Path) -> None:
+def _download_verified(dataset: Dataset, url: str, target: Path, local_hint: str) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise RnnlabError(
             f"{target.parent}: cannot create the dataset cache folder ({err.strerror or err}); "
-            f"set RNNLAB_CACHE to a writable folder or pass --data FILE"
+            f"set RNNLAB_CACHE to a writable folder or pass {local_hint}"
         ) from None
     # Download into a temporary file next to the target and rename only after the checksum
     # matched, so an interrupted or corrupted download never sits where a good file is expected.
@@ -242,13 +253,13 @@ def _download_verified(dataset: Dataset, url: str, target: Path) -> None:
             reason = getattr(err, "reason", None) or err
             raise RnnlabError(
                 f"could not download dataset {dataset.name!r} from {url} ({reason}); "
-                f"check the network connection or pass --data FILE with a local copy"
+                f"check the network connection or pass {local_hint} with a local copy"
             ) from None
         actual = digest.hexdigest()
         if actual != dataset.sha256:
             raise RnnlabError(
                 f"download of dataset {dataset.name!r} from {url} has sha256 {actual}, expected {dataset.sha256}; "
-                f"nothing was saved - retry later or pass --data FILE"
+                f"nothing was saved - retry later or pass {local_hint}"
             )
         os.replace(temp_name, target)
     finally:

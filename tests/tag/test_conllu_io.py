@@ -158,4 +158,4 @@ def test_failed_download_suggests_local_files(tmp_path):
                               url=(tmp_path / "absent.conllu").as_uri())
     message = str(info.value)
     assert "could not download dataset 'ud_english_ewt'" in message
-    assert "local copies with --train FILE --dev FILE" in message and "--data" not in message
+    assert "pass --train FILE --dev FILE with a local copy" in message and "--data" not in message
