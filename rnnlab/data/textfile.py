@@ -21,9 +21,9 @@ caches): temporary file in the same folder, then os.replace.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
+from rnnlab.atomic import atomic_write_text
 from rnnlab.errors import RnnlabError
 
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -116,23 +116,6 @@ def _describe_decode_error(path: Path, data: bytes, err: UnicodeDecodeError, off
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write `text` (UTF-8) to `path` via a temporary file in the same folder and os.replace.
-
-    The temporary file must live in the same folder so os.replace is a rename on one file system,
-    which is atomic: an interrupted run leaves either the old file or the new one, never half.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as temp:
-            temp.write(text)
-        # mkstemp creates the file private (0600); give it the mode a plain open() would usually
-        # give, or keep the mode of the file being replaced.
-        os.chmod(temp_name, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-        os.replace(temp_name, path)
-    except BaseException:
-        try:
-            os.unlink(temp_name)
-        except FileNotFoundError:
-            pass
-        raise
+    """Write `text` (UTF-8) to `path` atomically, creating its folder if needed."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, text)

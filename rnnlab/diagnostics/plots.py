@@ -33,7 +33,7 @@ def new_figure(columns: int, width: float = 6.0, height: float = 4.5):
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 100) -> Path:
     """Render `fig` as PNG and write it atomically to `path`; returns the path."""
-    from rnnlab.checkpoint import atomic_write_bytes
+    from rnnlab.atomic import atomic_write_bytes
 
     path = Path(path)
     if path.is_dir():
