@@ -109,3 +109,21 @@ def test_japanese_text_trains_saves_loads_and_samples(tmp_path):
     model.save_pretrained(tmp_path / "copy")
     again = CharLM.from_pretrained(tmp_path / "copy")
     assert again.generate("吾輩は", 40, SamplingOptions(temperature=0.5), seed=0) == sample
+
+
+def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path, corpus):
+    from rnnlab.lm_train import TrainingDiverged, _resume_trainer
+
+    train_char_lm(data=str(corpus), out=tmp_path / "run", model=TINY_MODEL,
+                  train={**tiny_train(), "max_steps": 4, "eval_interval": 2},
+                  progress_bar=False, log=quiet)
+    saved = (tmp_path / "run" / "model.safetensors").read_bytes()
+    trainer = _resume_trainer(tmp_path / "run", {"max_steps": 8}, torch.device("cpu"), quiet)
+    with torch.no_grad():
+        trainer.model.head.bias.fill_(float("nan"))     # poison the model: the next loss is NaN
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at step 5.*--lr"):
+        trainer.run(progress_bar=False)
+    assert (tmp_path / "run" / "model.safetensors").read_bytes() == saved
+    # The kept checkpoint still resumes.
+    assert train_char_lm(resume=tmp_path / "run", overrides={"max_steps": 6},
+                         progress_bar=False, log=quiet).step == 6
