@@ -27,6 +27,9 @@ COMMAND_MODULES = (
     "rnnlab.commands.scalarflow",
     "rnnlab.commands.initscale",
     "rnnlab.commands.classify",
+    "rnnlab.commands.params",
+    "rnnlab.commands.memory",
+    "rnnlab.commands.longrange",
 )
 
 

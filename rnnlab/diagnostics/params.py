@@ -1,0 +1,393 @@
+"""Exact parameter counts of recurrent models, from the formulas, tensor by tensor.
+
+A configuration (`ModelSpec`) describes the model rnnlab builds for it (`build_model`):
+
+    ids (B, T) ──Embedding(V, E)──┐
+                                  ├─► recurrent layers × L (RNN/LSTM/GRU, 1 or 2 directions,
+    features (B, T, I) ───────────┘     optional layer norm / residual) ──► head
+                                                                        none | lm | classifier | tagger
+
+Formulas (PyTorch's layout; G = gates per cell: 1 for RNN, 4 for LSTM, 3 for GRU)
+    For each layer l = 1..L and each direction (D = 2 if bidirectional else 1):
+        weight_ih_l{l-1}   (G·H, I_l)      I_1 = E or I,  I_l = D·H for l > 1
+        weight_hh_l{l-1}   (G·H, H)
+        bias_ih_l{l-1}     (G·H,)          PyTorch keeps TWO bias vectors per gate block; the
+        bias_hh_l{l-1}     (G·H,)          textbook formula with one bias undercounts by G·H.
+    so one layer-direction has G·H·(I_l + H + 2) parameters.
+    layer norm (per layer, over the D·H output features): weight and bias, 2·D·H.
+    residual connections add no parameters.
+    Embedding: V·E.   Linear head (F → O): O·F + O, F = D·H.
+    lm head: Linear(H, V), or only its bias V when tied to the embedding (needs E == H).
+    classifier: pooling over time ("last", "mean", "max": no parameters; "attention":
+    Linear(F, F) + a score vector (1, F)) and a Linear(F, O).
+    tagger: the same Linear(F, O) applied at every time step.
+
+`parameter_breakdown(spec)` lists the tensors with the names, shapes and order of
+`build_model(spec).named_parameters()`; `count_parameters(spec)` is their sum, which equals
+`sum(p.numel() for p in build_model(spec).parameters())` (a tied matrix is counted once, as
+`parameters()` yields it once). Both are tested against torch for random configurations.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Iterable
+
+from rnnlab.errors import RnnlabError
+
+CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru")
+HEADS = ("none", "lm", "classifier", "tagger")
+POOLINGS = ("last", "mean", "max", "attention")
+GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model configuration. Give either `input_size` (dense features per time step) or
+    `vocab_size` and `embedding_size` (token ids through an embedding)."""
+
+    cell: str = "lstm"
+    hidden_size: int = 128
+    num_layers: int = 1
+    input_size: int | None = None
+    vocab_size: int | None = None
+    embedding_size: int | None = None
+    bidirectional: bool = False
+    residual: bool = False
+    layer_norm: bool = False
+    head: str = "none"
+    output_size: int | None = None       # classes (classifier), tags (tagger); lm: vocab_size
+    tie_weights: bool = False            # lm only: head.weight is embedding.weight
+    pooling: str = "last"                # classifier only
+    dropout: float = 0.0                 # no parameters; the memory estimate counts its masks
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise RnnlabError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
+        if self.head not in HEADS:
+            raise RnnlabError(f"unknown head {self.head!r}; choose one of {', '.join(HEADS)}")
+        if self.pooling not in POOLINGS:
+            raise RnnlabError(f"unknown pooling {self.pooling!r}; choose one of "
+                              f"{', '.join(POOLINGS)}")
+        _positive("hidden_size", self.hidden_size)
+        _positive("num_layers", self.num_layers)
+        for name in ("input_size", "vocab_size", "embedding_size", "output_size"):
+            if getattr(self, name) is not None:
+                _positive(name, getattr(self, name))
+        if not (isinstance(self.dropout, (int, float)) and 0.0 <= self.dropout < 1.0):
+            raise RnnlabError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        embedded = self.vocab_size is not None or self.embedding_size is not None
+        if embedded and self.input_size is not None:
+            raise RnnlabError("give either input_size (dense inputs) or vocab_size and "
+                              "embedding_size (token ids), not both")
+        if embedded and (self.vocab_size is None or self.embedding_size is None):
+            raise RnnlabError("token inputs need both vocab_size and embedding_size, got "
+                              f"vocab_size={self.vocab_size}, embedding_size={self.embedding_size}")
+        if not embedded and self.input_size is None:
+            raise RnnlabError("give input_size (dense inputs) or vocab_size and embedding_size")
+        if self.head == "lm":
+            self._check_lm()
+        elif self.tie_weights:
+            raise RnnlabError("tie_weights applies to the lm head only")
+        if self.head in ("classifier", "tagger") and self.output_size is None:
+            raise RnnlabError(f"a {self.head} head needs output_size (number of "
+                              f"{'classes' if self.head == 'classifier' else 'tags'})")
+        if self.head == "none" and self.output_size is not None:
+            raise RnnlabError("head 'none' has no output layer; drop output_size or choose "
+                              "head lm, classifier or tagger")
+        if self.pooling != "last" and self.head != "classifier":
+            raise RnnlabError(f"pooling {self.pooling!r} applies to the classifier head only")
+
+    def _check_lm(self) -> None:
+        if self.vocab_size is None:
+            raise RnnlabError("the lm head predicts tokens: give vocab_size and embedding_size")
+        if self.output_size is not None and self.output_size != self.vocab_size:
+            raise RnnlabError(f"an lm's output size is its vocabulary ({self.vocab_size}), got "
+                              f"output_size={self.output_size}")
+        unsupported = [name for name in ("bidirectional", "residual", "layer_norm")
+                       if getattr(self, name)]
+        if unsupported:
+            raise RnnlabError(f"the lm head (CharLM) is causal and plain: {', '.join(unsupported)}"
+                              " not supported")
+        if self.tie_weights and self.embedding_size != self.hidden_size:
+            raise RnnlabError("tied weights need embedding_size == hidden_size, got "
+                              f"{self.embedding_size} and {self.hidden_size}")
+
+    # -- derived sizes -------------------------------------------------------------------------
+    @property
+    def embedded(self) -> bool:
+        return self.vocab_size is not None
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def rnn_input_size(self) -> int:
+        return self.embedding_size if self.embedded else self.input_size
+
+    @property
+    def features(self) -> int:
+        """Feature size of the recurrent stack's outputs, F = D·H."""
+        return self.num_directions * self.hidden_size
+
+    @property
+    def head_outputs(self) -> int | None:
+        return self.vocab_size if self.head == "lm" else self.output_size
+
+    @property
+    def per_layer_modules(self) -> bool:
+        """True when the encoder runs one module per layer (residual or layer norm)."""
+        return self.residual or self.layer_norm
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _positive(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise RnnlabError(f"{name} must be a positive integer, got {value!r}")
+
+
+@dataclass(frozen=True)
+class TensorCount:
+    name: str
+    shape: tuple[int, ...]
+    component: str          # embedding, recurrent, norm, pooling, head
+
+    @property
+    def count(self) -> int:
+        return math.prod(self.shape)
+
+
+# -- the formulas ------------------------------------------------------------------------------
+def layer_direction_parameters(cell: str, input_size: int, hidden_size: int) -> int:
+    """G·H·(I + H + 2): weight_ih, weight_hh, bias_ih, bias_hh of one layer in one direction."""
+    gates = GATES[cell]
+    return gates * hidden_size * (input_size + hidden_size + 2)
+
+
+def recurrent_parameters(cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
+                         bidirectional: bool = False) -> int:
+    """Parameters of nn.RNN/nn.LSTM/nn.GRU(input_size, hidden_size, num_layers, bidirectional)."""
+    dirs = 2 if bidirectional else 1
+    total = 0
+    for layer in range(num_layers):
+        layer_input = input_size if layer == 0 else dirs * hidden_size
+        total += dirs * layer_direction_parameters(cell, layer_input, hidden_size)
+    return total
+
+
+def _recurrent_tensors(spec: ModelSpec, prefix: str, layer_input: int,
+                       suffix_layer: int) -> list[TensorCount]:
+    rows = GATES[spec.cell] * spec.hidden_size
+    tensors = []
+    for direction in range(spec.num_directions):
+        suffix = f"_l{suffix_layer}" + ("_reverse" if direction else "")
+        tensors += [
+            TensorCount(f"{prefix}weight_ih{suffix}", (rows, layer_input), "recurrent"),
+            TensorCount(f"{prefix}weight_hh{suffix}", (rows, spec.hidden_size), "recurrent"),
+            TensorCount(f"{prefix}bias_ih{suffix}", (rows,), "recurrent"),
+            TensorCount(f"{prefix}bias_hh{suffix}", (rows,), "recurrent"),
+        ]
+    return tensors
+
+
+def _layer_inputs(spec: ModelSpec) -> list[int]:
+    return [spec.rnn_input_size] + [spec.features] * (spec.num_layers - 1)
+
+
+def parameter_breakdown(spec: ModelSpec) -> list[TensorCount]:
+    """Every parameter tensor of `build_model(spec)`: names, shapes and order as in
+    `named_parameters()`."""
+    tensors: list[TensorCount] = []
+    if spec.embedded:
+        tensors.append(TensorCount("embedding.weight", (spec.vocab_size, spec.embedding_size),
+                                   "embedding"))
+    if spec.head == "lm":   # CharLM: embedding, rnn, head
+        for layer, size in enumerate(_layer_inputs(spec)):
+            tensors += _recurrent_tensors(spec, "rnn.", size, layer)
+        if not spec.tie_weights:
+            tensors.append(TensorCount("head.weight", (spec.vocab_size, spec.hidden_size), "head"))
+        tensors.append(TensorCount("head.bias", (spec.vocab_size,), "head"))
+        return tensors
+
+    if not encoder_available():          # fallback: one torch module named "encoder"
+        for layer, size in enumerate(_layer_inputs(spec)):
+            tensors += _recurrent_tensors(spec, "encoder.", size, layer)
+    elif not spec.per_layer_modules:     # RecurrentEncoder fast path: encoder.rnn
+        for layer, size in enumerate(_layer_inputs(spec)):
+            tensors += _recurrent_tensors(spec, "encoder.rnn.", size, layer)
+    else:                                # RecurrentEncoder per-layer path
+        for layer, size in enumerate(_layer_inputs(spec)):
+            tensors += _recurrent_tensors(spec, f"encoder.layers.{layer}.", size, 0)
+        if spec.layer_norm:
+            for layer in range(spec.num_layers):
+                tensors += [TensorCount(f"encoder.norms.{layer}.weight", (spec.features,), "norm"),
+                            TensorCount(f"encoder.norms.{layer}.bias", (spec.features,), "norm")]
+    if spec.head == "classifier" and spec.pooling == "attention":
+        f = spec.features
+        tensors += [TensorCount("pooling.attention_proj.weight", (f, f), "pooling"),
+                    TensorCount("pooling.attention_proj.bias", (f,), "pooling"),
+                    TensorCount("pooling.attention_score.weight", (1, f), "pooling")]
+    if spec.head in ("classifier", "tagger"):
+        tensors += [TensorCount("head.weight", (spec.output_size, spec.features), "head"),
+                    TensorCount("head.bias", (spec.output_size,), "head")]
+    return tensors
+
+
+def count_parameters(spec: ModelSpec) -> int:
+    return sum(t.count for t in parameter_breakdown(spec))
+
+
+def component_totals(tensors: Iterable[TensorCount]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for tensor in tensors:
+        totals[tensor.component] = totals.get(tensor.component, 0) + tensor.count
+    return totals
+
+
+def format_breakdown(spec: ModelSpec) -> str:
+    """A plain-text table: one row per tensor, subtotals per component, the total."""
+    tensors = parameter_breakdown(spec)
+    name_width = max([len("tensor")] + [len(t.name) for t in tensors])
+    shape_width = max([len("shape")] + [len(_shape(t.shape)) for t in tensors])
+    total = sum(t.count for t in tensors)
+    count_width = max(len("parameters"), len(f"{total:,}"))
+    lines = [f"{'tensor':<{name_width}}  {'shape':<{shape_width}}  {'parameters':>{count_width}}"]
+    lines.append("-" * len(lines[0]))
+    for t in tensors:
+        lines.append(f"{t.name:<{name_width}}  {_shape(t.shape):<{shape_width}}  "
+                     f"{t.count:>{count_width},}")
+    lines.append("-" * len(lines[0]))
+    for component, count in component_totals(tensors).items():
+        label = f"{component} total"
+        lines.append(f"{label:<{name_width + shape_width + 2}}  {count:>{count_width},}")
+    lines.append(f"{'TOTAL':<{name_width + shape_width + 2}}  {total:>{count_width},}")
+    if spec.head == "lm" and spec.tie_weights:
+        lines.append("(head.weight is embedding.weight: counted once)")
+    return "\n".join(lines) + "\n"
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+# -- the model rnnlab builds -------------------------------------------------------------------
+def encoder_available() -> bool:
+    """Whether rnnlab.nn.encoder.RecurrentEncoder can be imported (else a plain torch module)."""
+    try:
+        from rnnlab.nn.encoder import RecurrentEncoder  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def build_model(spec: ModelSpec):
+    """The torch model rnnlab builds for `spec` (in train mode, PyTorch's default init).
+
+    lm: `CharLM`. Otherwise a `SequenceModel`: optional embedding, a `RecurrentEncoder` (or, if
+    that module is unavailable, the plain nn.RNN/LSTM/GRU), optional pooling, a linear head.
+    """
+    if spec.head == "lm":
+        from rnnlab.models.lm import CharLM, CharLMConfig
+
+        return CharLM(CharLMConfig(vocab_size=spec.vocab_size, cell=spec.cell,
+                                   embedding_size=spec.embedding_size,
+                                   hidden_size=spec.hidden_size, num_layers=spec.num_layers,
+                                   dropout=spec.dropout, tie_weights=spec.tie_weights))
+    return _sequence_model_class()(spec)
+
+
+def _sequence_model_class():
+    import torch
+    from torch import nn
+
+    class SequenceModel(nn.Module):
+        """[Embedding] → recurrent encoder → [pooling] → [Linear] (see `build_model`).
+
+        forward(inputs) with inputs ids (B, T) int64 or features (B, T, I), batch-first:
+            head none -> (B, T, F); tagger -> (B, T, O); classifier -> (B, O).
+        """
+
+        def __init__(self, spec: ModelSpec):
+            super().__init__()
+            self.spec = spec
+            if spec.embedded:
+                self.embedding = nn.Embedding(spec.vocab_size, spec.embedding_size)
+            self.encoder = _make_encoder(spec)
+            if spec.head == "classifier" and encoder_available():
+                from rnnlab.nn.pooling import SequencePooling
+
+                self.pooling = SequencePooling(spec.pooling, spec.features, spec.num_directions)
+            elif spec.head == "classifier" and spec.pooling != "last":
+                raise RnnlabError(f"pooling {spec.pooling!r} needs rnnlab.nn.pooling")
+            if spec.head in ("classifier", "tagger"):
+                self.head = nn.Linear(spec.features, spec.output_size)
+
+        def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+            x = self.embedding(inputs) if self.spec.embedded else inputs   # (B, T, E or I)
+            x = nn.functional.dropout(x, self.spec.dropout, self.training)
+            out, _ = self.encoder(x)                                         # (B, T, F)
+            if self.spec.head == "none":
+                return out
+            if self.spec.head == "tagger":
+                out = nn.functional.dropout(out, self.spec.dropout, self.training)
+                return self.head(out)                                        # (B, T, O)
+            if hasattr(self, "pooling"):
+                pooled = self.pooling(out)                                   # (B, F)
+            else:
+                pooled = _last_step(out, self.spec)
+            pooled = nn.functional.dropout(pooled, self.spec.dropout, self.training)
+            return self.head(pooled)                                         # (B, O)
+
+    return SequenceModel
+
+
+def _make_encoder(spec: ModelSpec):
+    if encoder_available():
+        from rnnlab.nn.encoder import RecurrentEncoder
+
+        return RecurrentEncoder(spec.rnn_input_size, spec.hidden_size, cell=spec.cell,
+                                num_layers=spec.num_layers, dropout=spec.dropout,
+                                bidirectional=spec.bidirectional, residual=spec.residual,
+                                layer_norm=spec.layer_norm)
+    if spec.per_layer_modules:
+        raise RnnlabError("residual and layer norm need rnnlab.nn.encoder.RecurrentEncoder")
+    from torch import nn
+
+    common = dict(num_layers=spec.num_layers, batch_first=True,
+                  bidirectional=spec.bidirectional,
+                  dropout=spec.dropout if spec.num_layers > 1 else 0.0)
+    if spec.cell == "lstm":
+        return nn.LSTM(spec.rnn_input_size, spec.hidden_size, **common)
+    if spec.cell == "gru":
+        return nn.GRU(spec.rnn_input_size, spec.hidden_size, **common)
+    return nn.RNN(spec.rnn_input_size, spec.hidden_size, nonlinearity=spec.cell[4:], **common)
+
+
+def _last_step(out, spec: ModelSpec):
+    """Fallback "last" pooling: forward half at T-1, backward half at t=0."""
+    import torch
+
+    if spec.num_directions == 1:
+        return out[:, -1]
+    h = spec.hidden_size
+    return torch.cat([out[:, -1, :h], out[:, 0, h:]], dim=1)
+
+
+# -- the chapter's examples (expected values are computed, never copied from the text) -------
+CHAPTER_EXAMPLES = {
+    # section 1.5: nn.RNN(input_size=10, hidden_size=20, num_layers=2)
+    "nn-rnn": ModelSpec(cell="rnn_tanh", input_size=10, hidden_size=20, num_layers=2),
+    # section 1.5: the sentiment model, Embedding(5000, 100) → RNN(100, 128) → Linear(128, 2)
+    "sentiment": ModelSpec(cell="rnn_tanh", vocab_size=5000, embedding_size=100,
+                           hidden_size=128, head="classifier", output_size=2),
+    # section 1.6: the character model on the 27-character sample text: 27 → 32 → 64 → 27
+    "char-model": ModelSpec(cell="rnn_tanh", vocab_size=27, embedding_size=32, hidden_size=64,
+                            head="lm"),
+    # exercise 1: input 50, hidden 128, output 10 (an output at every step)
+    "exercise-1": ModelSpec(cell="rnn_tanh", input_size=50, hidden_size=128, head="tagger",
+                            output_size=10),
+}
