@@ -52,10 +52,10 @@ class TrainingDiverged(RnnlabError):
 
 @dataclass
 class TrainConfig:
-    batch_size: int = 64
-    bptt: int = 128
-    lr: float = 3e-3
-    warmup_steps: int = 50
+    batch_size: int = 32
+    bptt: int = 64
+    lr: float = 1e-2
+    warmup_steps: int = 30
     min_lr_ratio: float = 0.1
     weight_decay: float = 0.0
     clip_norm: float = 1.0

@@ -30,9 +30,11 @@ State = Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]
 @dataclass
 class CharLMConfig:
     vocab_size: int
-    cell: str = "lstm"
-    embedding_size: int = 128
-    hidden_size: int = 512
+    # Defaults: the best of a small sweep for an 80-s CPU budget on tinyshakespeare (GRU beat
+    # LSTM per second at equal width; see BENCHMARKS.md).
+    cell: str = "gru"
+    embedding_size: int = 64
+    hidden_size: int = 256
     num_layers: int = 2
     dropout: float = 0.0
     tie_weights: bool = False
