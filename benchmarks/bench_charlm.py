@@ -87,8 +87,8 @@ def baseline_time_to_quality(budget: float, vocab, train, val) -> float:
         t0 = time.perf_counter()
         step()
         spent += time.perf_counter() - t0
-    lm = CharLM(CharLMConfig(vocab_size=len(vocab), embedding_size=128, hidden_size=256,
-                             num_layers=2))
+    lm = CharLM(CharLMConfig(vocab_size=len(vocab), cell="lstm", embedding_size=128,
+                             hidden_size=256, num_layers=2))
     lm.load_state_dict(model.state_dict())
     return evaluate_lm(lm, val).nats_per_char
 
@@ -102,7 +102,7 @@ def rnnlab_time_to_quality(budget: float, workdir: Path) -> tuple[float, int, st
 
 def throughput(repeats: int, steps_per_repeat: int, vocab, train) -> tuple[float, float, str]:
     """Median tokens/s of rnnlab's step and of the plain fp32 loop, interleaved."""
-    size = dict(embedding_size=128, hidden_size=512, num_layers=2)
+    size = dict(cell="lstm", embedding_size=128, hidden_size=512, num_layers=2)
     tmp = Path(tempfile.mkdtemp())
     trainer = CharLMTrainer(tmp, CharLMConfig(vocab_size=len(vocab), **size),
                             TrainConfig(batch_size=64, bptt=128, max_steps=10**9),

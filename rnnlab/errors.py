@@ -8,3 +8,7 @@ turns it into one line on stderr and exit code 2, never a traceback.
 
 class RnnlabError(ValueError):
     """A problem with the user's input, with a message that names the bad value."""
+
+
+class TrainingDiverged(RnnlabError):
+    """The loss became NaN or infinite; the run stopped and its last saved checkpoint was kept."""

@@ -32,10 +32,11 @@ from rnnlab.data.corpus import load_corpus
 from rnnlab.data.streams import StreamBatcher, split_train_val
 from rnnlab.data.textfile import read_text
 from rnnlab.data.vocab import CharVocab
-from rnnlab.errors import RnnlabError
+from rnnlab.errors import RnnlabError, TrainingDiverged  # noqa: F401 (re-exported)
 from rnnlab.lm_eval import LMScore, evaluate_lm
 from rnnlab.metrics import MetricsLog, plot_loss_curves
 from rnnlab.models.lm import CharLM, CharLMConfig, detach_state
+from rnnlab.optimizers import make_adamw
 from rnnlab.precision import autocast, resolve_precision
 from rnnlab.sample import SamplingOptions
 from rnnlab.runstate import InterruptFlag, restore_rng, rng_state, seed_everything
@@ -44,10 +45,6 @@ from rnnlab.schedule import warmup_cosine
 CONFIG_KIND = "char_lm"
 # Used when neither --max-steps nor --max-time is given.
 DEFAULT_MAX_TIME_S = 300.0
-
-
-class TrainingDiverged(RnnlabError):
-    """The loss became NaN or infinite; the last good checkpoint was kept."""
 
 
 @dataclass
@@ -154,13 +151,7 @@ class CharLMTrainer:
         self.last_eval_step = -1
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
-        # Decay matrices only: biases and the embedding table are not shrunk toward zero.
-        decay, no_decay = [], []
-        for name, p in self.model.named_parameters():
-            (decay if p.ndim >= 2 and "embedding" not in name else no_decay).append(p)
-        groups = [{"params": decay, "weight_decay": self.config.weight_decay},
-                  {"params": no_decay, "weight_decay": 0.0}]
-        return torch.optim.AdamW(groups, lr=self.config.lr, betas=(0.9, 0.99))
+        return make_adamw(self.model, self.config.lr, self.config.weight_decay, betas=(0.9, 0.99))
 
     # -- schedule ------------------------------------------------------------------------------
     def progress(self) -> float:

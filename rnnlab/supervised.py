@@ -55,8 +55,9 @@ import torch
 from torch import nn
 
 from rnnlab import checkpoint
-from rnnlab.errors import RnnlabError
+from rnnlab.errors import RnnlabError, TrainingDiverged  # noqa: F401 (re-exported)
 from rnnlab.metrics import MetricsLog, plot_loss_curves
+from rnnlab.optimizers import make_adamw
 from rnnlab.precision import autocast, resolve_precision
 from rnnlab.runstate import InterruptFlag, restore_rng, rng_state, seed_everything  # noqa: F401 (seed_everything is re-exported)
 from rnnlab.schedule import warmup_cosine
@@ -65,10 +66,6 @@ DEFAULT_MAX_EPOCHS = 10
 # The options that may change when a run is resumed; everything else is fixed by the run.
 RESUMABLE_OPTIONS = ("max_steps", "max_epochs", "max_time", "decay_steps", "eval_interval")
 _BUDGETS = ("max_steps", "max_epochs", "max_time")
-
-
-class TrainingDiverged(RnnlabError):
-    """The loss became NaN or infinite; the last saved checkpoint was kept."""
 
 
 @dataclass
@@ -218,21 +215,7 @@ class SupervisedTrainer:
         self.history: list[dict] = []
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
-        # Weight decay shrinks matrices only: biases, norms and embeddings are left alone.
-        decay, no_decay = [], []
-        for name, parameter in self.model.named_parameters():
-            if not parameter.requires_grad:
-                continue
-            is_matrix = parameter.ndim >= 2 and "embedding" not in name
-            (decay if is_matrix else no_decay).append(parameter)
-        groups = [{"params": decay, "weight_decay": self.config.weight_decay},
-                  {"params": no_decay, "weight_decay": 0.0}]
-        try:
-            # The fused kernel is several times faster on CPU (measured 6x for a 4.4M-parameter
-            # embedding table on one thread), which matters with large vocabularies.
-            return torch.optim.AdamW(groups, lr=self.config.lr, fused=True)
-        except (RuntimeError, TypeError, ValueError):
-            return torch.optim.AdamW(groups, lr=self.config.lr)
+        return make_adamw(self.model, self.config.lr, self.config.weight_decay)
 
     # -- budgets and schedule -----------------------------------------------------------------
     def step_budget(self) -> int | None:
