@@ -17,7 +17,6 @@ weights (for a step-based schedule; a `--max-time` schedule depends on the clock
 from __future__ import annotations
 
 import hashlib
-import math
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -36,7 +35,7 @@ from rnnlab.errors import RnnlabError, TrainingDiverged  # noqa: F401 (re-export
 from rnnlab.lm_eval import LMScore, evaluate_lm
 from rnnlab.metrics import MetricsLog, plot_loss_curves
 from rnnlab.models.lm import CharLM, CharLMConfig, detach_state
-from rnnlab.optimizers import make_adamw
+from rnnlab.optimizers import apply_update, make_adamw
 from rnnlab.precision import autocast, resolve_precision
 from rnnlab.sample import SamplingOptions
 from rnnlab.runstate import InterruptFlag, restore_rng, rng_state, seed_everything
@@ -183,23 +182,12 @@ class CharLMTrainer:
         if window.reset_state:
             self.state = None     # a new pass over the text: nothing to carry from its end
         x, y = window.x.to(self.device), window.y.to(self.device)
-        lr = self.learning_rate()
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
         with autocast(self.precision, self.device):
             logits, state = self.model(x, self.state)
         loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
-        loss_value = loss.item()
-        if not math.isfinite(loss_value):
-            raise TrainingDiverged(
-                f"loss became {loss_value} at step {self.step + 1} (lr {lr:.3g}); "
-                f"the last good checkpoint in {self.run_dir} is kept — resume it with a lower "
-                "--lr or a smaller --clip-norm")
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.config.clip_norm:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_norm)
-        self.optimizer.step()
+        loss_value = apply_update(self.model, self.optimizer, loss, lr=self.learning_rate(),
+                                  clip_norm=self.config.clip_norm, step=self.step + 1,
+                                  run_dir=self.run_dir)
         self.state = detach_state(state)
         self.step += 1
         self.tokens_seen += y.numel()

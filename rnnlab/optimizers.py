@@ -1,9 +1,14 @@
-"""The optimizer every PyTorch training loop of rnnlab uses: AdamW with decay on matrices only."""
+"""What every PyTorch training loop of rnnlab shares: AdamW with decay on matrices only, and the
+update step (loss check, backward, clipping, step)."""
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
+
+from rnnlab.errors import TrainingDiverged
 
 
 def make_adamw(model: nn.Module, lr: float, weight_decay: float,
@@ -27,3 +32,26 @@ def make_adamw(model: nn.Module, lr: float, weight_decay: float,
         return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=True)
     except (RuntimeError, TypeError, ValueError):
         return torch.optim.AdamW(groups, lr=lr, betas=betas)
+
+
+def apply_update(model: nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor, *,
+                 lr: float, clip_norm: float | None, step: int, run_dir) -> float:
+    """One optimisation step from a scalar loss: check it, backpropagate, clip, update.
+
+    A NaN or infinite loss raises TrainingDiverged before anything changes, so the last saved
+    checkpoint stays the last good one. `step` is the number of the step being taken (1-based).
+    Returns the loss as a float.
+    """
+    loss_value = loss.item()
+    if not math.isfinite(loss_value):
+        raise TrainingDiverged(
+            f"loss became {loss_value} at step {step} (lr {lr:.3g}); the last saved checkpoint "
+            f"in {run_dir} is kept — resume it with a lower --lr or a smaller --clip-norm")
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip_norm:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+    optimizer.step()
+    return loss_value

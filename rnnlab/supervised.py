@@ -44,7 +44,6 @@ stays as it was.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -57,7 +56,7 @@ from torch import nn
 from rnnlab import checkpoint
 from rnnlab.errors import RnnlabError, TrainingDiverged  # noqa: F401 (re-exported)
 from rnnlab.metrics import MetricsLog, plot_loss_curves
-from rnnlab.optimizers import make_adamw
+from rnnlab.optimizers import apply_update, make_adamw
 from rnnlab.precision import autocast, resolve_precision
 from rnnlab.runstate import InterruptFlag, restore_rng, rng_state, seed_everything  # noqa: F401 (seed_everything is re-exported)
 from rnnlab.schedule import warmup_cosine
@@ -259,23 +258,11 @@ class SupervisedTrainer:
         """One optimizer update; returns (loss, examples in the batch)."""
         self.model.train()
         batch = move_to(self.task.collate(self.task.sampler.next_batch()), self.device)
-        lr = self.learning_rate()
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
         with autocast(self.precision, self.device):
             loss, num_examples = self.task.loss(self.model, batch)
-        loss = loss.float()
-        loss_value = loss.item()
-        if not math.isfinite(loss_value):
-            raise TrainingDiverged(
-                f"loss became {loss_value} at step {self.step + 1} (lr {lr:.3g}); the last saved "
-                f"checkpoint in {self.run_dir} is kept — retry with a lower --lr or a smaller "
-                "--clip-norm")
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.config.clip_norm:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_norm)
-        self.optimizer.step()
+        loss_value = apply_update(self.model, self.optimizer, loss.float(),
+                                  lr=self.learning_rate(), clip_norm=self.config.clip_norm,
+                                  step=self.step + 1, run_dir=self.run_dir)
         self.step += 1
         self.examples_seen += int(num_examples)
         return loss_value, int(num_examples)
