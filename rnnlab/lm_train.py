@@ -290,7 +290,8 @@ class CharLMTrainer:
             window_tokens += c.batch_size * c.bptt
             window_time += dt
             smoothed = loss if smoothed is None else 0.95 * smoothed + 0.05 * loss
-            bar.update(1 if by_steps else dt)
+            # A time bar must not pass its total (the last step overshoots the budget).
+            bar.update(1 if by_steps else min(dt, max(c.max_time - bar.n, 0.0)))
             if self.step % 10 == 0 or self.step == 1:
                 tok_s = window_tokens / max(window_time, 1e-9)
                 bar.set_postfix(step=self.step, loss=f"{smoothed:.3f}", tok_s=f"{tok_s:,.0f}")
