@@ -35,6 +35,7 @@ def run_demo(args) -> int:
     print(f"\nvalidation after {result.train_time:.0f} s of training: {result.val.summary()}")
     model = CharLM.from_pretrained(result.run_dir)
     print("\nsample (temperature 0.8, seed 0):\n")
-    print(model.generate("ROMEO:\n", 600, SamplingOptions(temperature=0.8), seed=0))
+    prime = "ROMEO:\n"
+    print(prime + model.generate(prime, 600, SamplingOptions(temperature=0.8), seed=0))
     print(f"\nrun saved in {result.run_dir}; try: rnnlab sample {result.run_dir} --prime 'JULIET:'")
     return 0
