@@ -39,7 +39,7 @@ from rnnlab.optimizers import apply_update, make_adamw
 from rnnlab.precision import autocast, resolve_precision
 from rnnlab.sample import SamplingOptions
 from rnnlab.runstate import InterruptFlag, restore_rng, rng_state, seed_everything
-from rnnlab.schedule import warmup_cosine
+from rnnlab.schedule import run_progress, warmup_cosine
 
 CONFIG_KIND = "char_lm"
 # Used when neither --max-steps nor --max-time is given.
@@ -155,13 +155,7 @@ class CharLMTrainer:
     # -- schedule ------------------------------------------------------------------------------
     def progress(self) -> float:
         c = self.config
-        parts = []
-        steps = c.decay_steps or c.max_steps
-        if steps:
-            parts.append(self.step / steps)
-        if c.max_time:
-            parts.append(self.train_time / c.max_time)
-        return max(parts) if parts else 0.0
+        return run_progress(self.step, c.decay_steps or c.max_steps, self.train_time, c.max_time)
 
     def learning_rate(self) -> float:
         c = self.config

@@ -21,3 +21,17 @@ def warmup_cosine(progress: float, step: int, *, base_lr: float, warmup_steps: i
     progress = min(max(progress, 0.0), 1.0)
     floor = base_lr * min_lr_ratio
     return floor + (base_lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def run_progress(step: int, decay_steps: int | None, train_time: float,
+                 max_time: float | None) -> float:
+    """How far through its budget a run is, in [0, ∞): the further of steps and time.
+
+    A run with both a step and a time budget ends its decay at whichever it reaches first.
+    """
+    parts = []
+    if decay_steps:
+        parts.append(step / decay_steps)
+    if max_time:
+        parts.append(train_time / max_time)
+    return max(parts) if parts else 0.0

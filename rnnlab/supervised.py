@@ -59,7 +59,7 @@ from rnnlab.metrics import MetricsLog, plot_loss_curves
 from rnnlab.optimizers import apply_update, make_adamw
 from rnnlab.precision import autocast, resolve_precision
 from rnnlab.runstate import InterruptFlag, restore_rng, rng_state, seed_everything  # noqa: F401 (seed_everything is re-exported)
-from rnnlab.schedule import warmup_cosine
+from rnnlab.schedule import run_progress, warmup_cosine
 
 DEFAULT_MAX_EPOCHS = 10
 # The options that may change when a run is resumed; everything else is fixed by the run.
@@ -229,13 +229,7 @@ class SupervisedTrainer:
 
     def progress(self) -> float:
         c = self.config
-        parts = []
-        steps = c.decay_steps or self.step_budget()
-        if steps:
-            parts.append(self.step / steps)
-        if c.max_time:
-            parts.append(self.train_time / c.max_time)
-        return max(parts) if parts else 0.0
+        return run_progress(self.step, c.decay_steps or self.step_budget(), self.train_time, c.max_time)
 
     def learning_rate(self) -> float:
         c = self.config
