@@ -41,7 +41,7 @@ from rnnlab import checkpoint
 from rnnlab.data.classification import (Example, check_known_labels, fetch_classification_dataset,
                                         label_set, read_examples)
 from rnnlab.data.padding import BucketBatchSampler, pad_sequences
-from rnnlab.data.wordvocab import LEVELS, WordVocab
+from rnnlab.data.wordvocab import LEVELS, PAD_ID, UNK_ID, WordVocab
 from rnnlab.errors import RnnlabError
 from rnnlab.nn.encoder import CELLS, RecurrentEncoder
 from rnnlab.nn.pooling import POOLINGS, SequencePooling
@@ -66,6 +66,9 @@ class ClassifierConfig:
     bidirectional: bool = True
     dropout: float = 0.5              # before the output layer, and between recurrent layers
     embedding_dropout: float = 0.3
+    # Training only: each word is replaced by <unk> with this probability, so the model cannot
+    # lean on any single word (a strong regulariser on small data) and <unk> learns a meaning.
+    word_dropout: float = 0.0
     pooling: str = "max"
     residual: bool = False
     layer_norm: bool = False
@@ -90,7 +93,7 @@ class ClassifierConfig:
                 raise RnnlabError(f"{name} must be a positive integer, got {value!r}")
         if not self.embedding_init_std > 0:
             raise RnnlabError(f"embedding_init_std must be > 0, got {self.embedding_init_std!r}")
-        for name in ("dropout", "embedding_dropout"):
+        for name in ("dropout", "embedding_dropout", "word_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise RnnlabError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
 
@@ -133,6 +136,9 @@ class RNNClassifier(nn.Module):
         self.head = nn.Linear(self.encoder.output_size, config.num_classes)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        if self.training and self.config.word_dropout > 0:
+            drop = torch.rand(ids.shape, device=ids.device) < self.config.word_dropout
+            ids = ids.masked_fill(drop & (ids != PAD_ID), UNK_ID)
         x = self.embedding_dropout(self.embedding(ids))          # (B, T, E)
         outputs, _ = self.encoder(x, lengths)                    # (B, T, H·dirs)
         pooled = self.pooling(outputs, lengths)                  # (B, H·dirs)

@@ -1,0 +1,93 @@
+"""The fused GRU kernel against nn.GRU: outputs, final states and every gradient, in float64."""
+
+import pytest
+import torch
+from torch import nn
+
+from rnnlab.nn.fused_gru import can_fuse, fused_gru
+
+
+def _pair(layers: int, input_size: int = 5, hidden: int = 7, seed: int = 0) -> nn.GRU:
+    torch.manual_seed(seed)
+    return nn.GRU(input_size, hidden, layers, batch_first=True).double()
+
+
+def _grads(module: nn.GRU, x: torch.Tensor, h0: torch.Tensor, run) -> tuple:
+    x = x.clone().requires_grad_(True)
+    h0 = h0.clone().requires_grad_(True)
+    out, hT = run(module, x, h0)
+    # A loss that weights every output and the final state differently, so a gradient that is
+    # right only in sum cannot pass.
+    g_out = torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)
+    g_h = torch.linspace(0.5, -0.3, hT.numel(), dtype=out.dtype).view_as(hT)
+    ((out * g_out).sum() + (hT * g_h).sum() + (out ** 2).sum()).backward()
+    grads = {name: p.grad.clone() for name, p in module.named_parameters()}
+    module.zero_grad()
+    return out.detach(), hT.detach(), x.grad, h0.grad, grads
+
+
+@pytest.mark.parametrize("layers", [1, 2, 3])
+@pytest.mark.parametrize("T", [1, 2, 9])
+def test_matches_nn_gru_outputs_and_gradients(layers, T):
+    gru = _pair(layers)
+    torch.manual_seed(1)
+    x = torch.randn(4, T, 5, dtype=torch.float64)
+    h0 = torch.randn(layers, 4, 7, dtype=torch.float64)
+    ref = _grads(gru, x, h0, lambda m, a, b: m(a, b))
+    got = _grads(gru, x, h0, fused_gru)
+    for r, g in zip(ref[:4], got[:4]):
+        torch.testing.assert_close(g, r, rtol=1e-10, atol=1e-12)
+    assert ref[4].keys() == got[4].keys()
+    for name in ref[4]:
+        torch.testing.assert_close(got[4][name], ref[4][name], rtol=1e-10, atol=1e-12,
+                                   msg=lambda m: f"{name}: {m}")
+
+
+def test_gradcheck_of_the_autograd_function():
+    from rnnlab.nn.fused_gru import _GRUSequence
+    torch.manual_seed(2)
+    T, B, H = 4, 3, 2
+    inputs = (torch.randn(T, B, 3 * H, dtype=torch.float64, requires_grad=True),
+              torch.randn(B, H, dtype=torch.float64, requires_grad=True),
+              torch.randn(3 * H, H, dtype=torch.float64, requires_grad=True),
+              torch.randn(3 * H, dtype=torch.float64, requires_grad=True))
+    assert torch.autograd.gradcheck(_GRUSequence.apply, inputs)
+
+
+def test_no_initial_state_means_zeros_and_float32_close():
+    gru = _pair(2).float()
+    x = torch.randn(3, 6, 5)
+    ref_out, ref_h = gru(x)
+    out, h = fused_gru(gru, x)
+    torch.testing.assert_close(out, ref_out, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(h, ref_h, rtol=1e-5, atol=1e-6)
+
+
+def test_can_fuse_only_plain_gru():
+    x = torch.randn(2, 3, 5)
+    assert can_fuse(nn.GRU(5, 4, batch_first=True), x)
+    assert not can_fuse(nn.GRU(5, 4, batch_first=True, bidirectional=True), x)
+    assert not can_fuse(nn.GRU(5, 4, batch_first=False), x)
+    assert not can_fuse(nn.LSTM(5, 4, batch_first=True), x)
+    assert not can_fuse(nn.GRU(5, 4, batch_first=True), x.bfloat16())
+
+
+def test_char_lm_gives_the_same_logits_and_gradients_either_way():
+    from rnnlab.models.lm import CharLM, CharLMConfig
+
+    torch.manual_seed(3)
+    model = CharLM(CharLMConfig(vocab_size=11, embedding_size=6, hidden_size=8, num_layers=2)).double()
+    ids = torch.randint(0, 11, (3, 10))
+    results = []
+    for fused in (True, False):
+        model.use_fused_gru = fused
+        logits, state = model(ids)
+        logits.logsumexp(-1).sum().backward()
+        results.append((logits.detach(), state.detach(),
+                        {n: p.grad.clone() for n, p in model.named_parameters()}))
+        model.zero_grad()
+    (l1, s1, g1), (l2, s2, g2) = results
+    torch.testing.assert_close(l1, l2, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(s1, s2, rtol=1e-10, atol=1e-12)
+    for name in g1:
+        torch.testing.assert_close(g1[name], g2[name], rtol=1e-10, atol=1e-12)
