@@ -16,11 +16,12 @@ TRAIN_DESCRIPTION = """\
 Train a recurrent text classifier: embedding -> RNN/LSTM/GRU encoder -> pooling over time ->
 dropout -> linear layer. Batches are padded and packed, so padding never changes a result.
 Defaults: bidirectional GRU, 1 layer, embedding 300, hidden 256, max pooling, dropout 0.5
-(embedding dropout 0.3), AdamW lr 4e-3 with warm-up and cosine decay, clip 5.0, 10 epochs.
-The dev set is evaluated every --eval-interval steps and at the end (accuracy, macro-F1, loss).
-The run directory receives config.json, vocab.json, model.safetensors (last weights),
-best.safetensors (best dev accuracy), the trainer state, metrics.jsonl, loss.png and
-metric.png. Ctrl-C saves and exits; --resume RUN continues exactly.
+(embedding dropout 0.3), words seen at least twice, AdamW lr 4e-3 with warm-up and cosine
+decay, clip 5.0, 3 epochs when no budget is given. The dev set is evaluated every
+--eval-interval steps and at the end (accuracy, macro-F1, loss). The run directory receives
+config.json, vocab.json, model.safetensors (last weights), best.safetensors (best dev
+accuracy), the trainer state, metrics.jsonl, loss.png and metric.png. Ctrl-C saves and exits;
+--resume RUN continues exactly.
 """
 
 PREDICT_DESCRIPTION = """\
@@ -31,7 +32,8 @@ ignored.
 """
 
 EVAL_DESCRIPTION = """\
-Evaluate a trained classifier on labelled data. Prints accuracy, macro-F1 (mean F1 over the
+Evaluate a trained classifier, or an ensemble of several (the mean of their probabilities),
+on labelled data. Prints accuracy, macro-F1 (mean F1 over the
 labels), mean cross-entropy loss in nats, the share of tokens unknown to the vocabulary, and
 the confusion matrix (rows: gold label, columns: predicted label). A label that never occurred
 in training is an error.
@@ -89,7 +91,7 @@ def _register_train(commands) -> None:
     vocab = p.add_argument_group("vocabulary")
     vocab.add_argument("--level", choices=("word", "char"), default="word",
                        help="tokens are words (lower-cased regex tokens) or characters")
-    vocab.add_argument("--min-freq", type=int, default=1,
+    vocab.add_argument("--min-freq", type=int, default=2,
                        help="keep tokens seen at least this often in training")
     vocab.add_argument("--max-vocab", type=int, help="keep at most this many tokens")
     vocab.add_argument("--no-lowercase", action="store_true", help="keep the case of the text")
@@ -115,7 +117,9 @@ def _register_predict(commands) -> None:
     p = commands.add_parser("predict", help="predict labels for texts",
                             description=PREDICT_DESCRIPTION,
                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("run", metavar="RUN", help="run directory of a trained classifier")
+    p.add_argument("run", metavar="RUN", nargs="+",
+                   help="run directory of a trained classifier; several average their "
+                        "probabilities (an ensemble)")
     p.add_argument("--input", required=True, metavar="FILE", help="texts to classify")
     p.add_argument("--output", metavar="FILE", help="write the predictions to this file instead of printing them")
     p.add_argument("--format", default="auto", help=FORMAT_HELP)
@@ -128,7 +132,9 @@ def _register_eval(commands) -> None:
     p = commands.add_parser("eval", help="accuracy, macro-F1 and confusion matrix on labelled data",
                             description=EVAL_DESCRIPTION,
                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("run", metavar="RUN", help="run directory of a trained classifier")
+    p.add_argument("run", metavar="RUN", nargs="+",
+                   help="run directory of a trained classifier; several average their "
+                        "probabilities (an ensemble)")
     p.add_argument("--data", metavar="FILE", help="labelled data")
     p.add_argument("--dataset", metavar="NAME", help="a named public dataset (sst2)")
     p.add_argument("--split", default="dev", help="the split of --dataset")

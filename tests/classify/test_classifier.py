@@ -1,6 +1,7 @@
 """The classifier and the generic supervised loop: learning, exact resume, Ctrl-C, NaN,
 padding invariance of whole-model predictions, saving and loading, metrics."""
 
+import json
 import os
 import random
 import signal
@@ -295,3 +296,53 @@ def test_time_budget_stops_the_run(tmp_path):
     assert result.stopped_by == "max_time" and result.train_time >= 0.3
     # The schedule followed the clock: with the time spent, the rate is at its floor.
     assert trainer.learning_rate() == pytest.approx(trainer.config.lr * trainer.config.min_lr_ratio)
+
+
+def test_an_ensemble_averages_its_members_probabilities(tmp_path):
+    from rnnlab.models.classifier import evaluate_run, predict_file
+    from rnnlab.models.classifier import predict_probabilities as _probabilities
+
+    train, dev = write_tiny_dataset(tmp_path)
+    runs = []
+    for seed in (1, 2):
+        run = tmp_path / f"run{seed}"
+        # Different vocabulary options too: each member must read the texts with its own.
+        train_classifier(train=str(train), dev=str(dev), out=run, model=TINY_MODEL,
+                         vocab_options=dict(min_freq=seed),
+                         train_options=tiny_train(max_steps=6, seed=seed), progress_bar=False,
+                         log=quiet)
+        runs.append(run)
+    members = [RNNClassifier.from_pretrained(run) for run in runs]
+    texts = [json.loads(line)["text"] for line in dev.read_text().splitlines()]
+    gold = [json.loads(line)["label"] for line in dev.read_text().splitlines()]
+    each = [_probabilities(m, [m.vocab.encode(t) for t in texts]) for m in members]
+    mean = (each[0] + each[1]) / 2
+    expected_labels = [LABELS[int(i)] for i in mean.argmax(dim=1)]
+
+    rows = predict_file(runs, dev)
+    assert [label for _, label, _ in rows] == expected_labels
+    for row, (_, label, probability) in enumerate(rows):
+        assert probability == pytest.approx(float(mean[row, LABELS.index(label)]), abs=1e-6)
+
+    report = evaluate_run(runs, data=str(dev))
+    accuracy = sum(p == g for p, g in zip(expected_labels, gold)) / len(gold)
+    assert report.accuracy == pytest.approx(accuracy)
+    loss = -sum(float(mean[i, LABELS.index(g)].log()) for i, g in enumerate(gold)) / len(gold)
+    assert report.loss == pytest.approx(loss, rel=1e-5)
+    # One run given as a list is that run alone.
+    assert evaluate_run([runs[0]], data=str(dev)).accuracy == evaluate_run(runs[0], data=str(dev)).accuracy
+
+
+def test_an_ensemble_needs_one_label_set(tmp_path):
+    from rnnlab.models.classifier import load_ensemble
+
+    train, dev = write_tiny_dataset(tmp_path)
+    train_classifier(train=str(train), dev=str(dev), out=tmp_path / "a", model=TINY_MODEL,
+                     train_options=tiny_train(max_steps=2), progress_bar=False, log=quiet)
+    other = tmp_path / "other.tsv"
+    other.write_text("x\tw1 w2\ny\tw3\nz\tw2\n", encoding="utf-8")
+    train_classifier(train=str(other), dev=str(other), out=tmp_path / "b", model=TINY_MODEL,
+                     train_options=tiny_train(max_steps=2, batch_size=2), progress_bar=False,
+                     log=quiet)
+    with pytest.raises(RnnlabError, match="an ensemble needs the same labels"):
+        load_ensemble([tmp_path / "a", tmp_path / "b"])

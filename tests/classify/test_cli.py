@@ -78,6 +78,10 @@ def test_train_predict_eval_round_trip(tmp_path, tiny_data, capsys):
     assert neg_row.split() == ["neg", str(gold_neg), "0"]
     assert pos_row.split() == ["pos", "0", str(40 - gold_neg)]
 
+    # Several runs form an ensemble; the same run twice is that run.
+    assert main(["classify", "eval", str(run), str(run), "--data", str(dev)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == report.splitlines()[0]
+
 
 def test_resume_from_the_command_line(tmp_path, tiny_data, capsys):
     train, dev = tiny_data
