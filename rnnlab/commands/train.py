@@ -11,8 +11,8 @@ DESCRIPTION = """\
 Train a character-level language model on any UTF-8 text (or, with no --data, on the built-in
 default corpus: Shakespeare's plays). Batches are contiguous streams; the hidden state carries,
 detached, from one window to the next (truncated BPTT). Model and optimisation options left out
-take the engine's defaults: for --engine torch a GRU 2×256, embedding 64, batch 32, BPTT 64,
-AdamW lr 1e-2 with 30 warm-up steps and cosine decay to the budget, clip 1.0; for --engine numpy a tanh RNN 1×100, embedding 100, batch 32, BPTT 25, constant Adagrad
+take the engine's defaults: for --engine torch a GRU 2×256, embedding 64, batch 64, BPTT 32,
+AdamW lr 7e-3 with 30 warm-up steps and cosine decay to the budget, clip 1.0; for --engine numpy a tanh RNN 1×100, embedding 100, batch 32, BPTT 25, constant Adagrad
 lr 0.1, clip 5.0, float32 (--precision fp64: float64; it writes run.json, vocab.json and
 weights.npz to --out when given). The run directory receives config.json,
 vocab.json, model.safetensors (last), best.safetensors (best validation loss), trainer state,

@@ -201,12 +201,16 @@ class CharLM(nn.Module):
         device = next(self.parameters()).device
         try:
             ids = torch.as_tensor(prime_ids, dtype=torch.long, device=device).unsqueeze(0)
-            logits, state = self(ids)                       # (1, P, V)
+            # no_grad around each call, not around the loop: grad mode is thread-local, and a
+            # generator suspended inside a `with` block would leak it into the caller's code.
+            with torch.no_grad():
+                logits, state = self(ids)                   # (1, P, V)
             last = logits[:, -1]                            # (1, V)
             for _ in range(length):
                 next_id = choose_next(last, options, generator)        # (1,)
                 yield self.vocab.decode([int(next_id)])
-                logits, state = self(next_id.view(1, 1), state)
+                with torch.no_grad():
+                    logits, state = self(next_id.view(1, 1), state)
                 last = logits[:, -1]
         finally:
             self.train(was_training)

@@ -81,6 +81,14 @@ def test_sampling_with_a_seed_is_reproducible(tmp_path, corpus):
     assert set(a) <= set(model.vocab.chars)
     streamed = "".join(model.generate("the ", 80, opts, seed=3, stream=True))
     assert streamed == a
+    # Sampling runs under no_grad step by step, so a suspended stream leaves the caller's grad mode
+    # alone.
+    chars = model.generate("the ", 5, opts, seed=3, stream=True)
+    next(chars)
+    assert torch.is_grad_enabled()
+    with torch.no_grad():
+        next(chars)
+        assert not torch.is_grad_enabled()
 
 
 def test_stateful_generation_equals_rereading_the_context(tmp_path, corpus):
