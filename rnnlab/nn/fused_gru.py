@@ -16,8 +16,9 @@ This module keeps the arithmetic and cuts the kernels:
   gradient is computed for all steps at once before the loop, and the weight gradient is one
   GEMM over all (T·B) rows after it.
 
-Measured on 2 AVX2 cores (char-LM GRU 2×256 training step): ~10% faster than nn.GRU at batch 32 ×
-BPTT 64; the same speed at 64 × 32, where both are bound by the matrix products (~85 GFLOP/s).
+Measured on 2 AVX2 cores (char-LM training step): GRU 2×256 ~10% faster than nn.GRU at batch
+32 × BPTT 64; the same speed at 64 × 32, where both are bound by the matrix products (~85
+GFLOP/s); GRU 2×512 at 64 × 128 ~5% slower. So it is opt-in (`CharLM.use_fused_gru`).
 
 The GRU (PyTorch's layout and gate order r, z, n; W_hh is (3H, H), b_hh is (3H,)):
 

@@ -79,6 +79,7 @@ def test_char_lm_gives_the_same_logits_and_gradients_either_way():
     model = CharLM(CharLMConfig(vocab_size=11, embedding_size=6, hidden_size=8, num_layers=2)).double()
     ids = torch.randint(0, 11, (3, 10))
     results = []
+    assert CharLM.use_fused_gru is False          # opt-in (see rnnlab/models/lm.py)
     for fused in (True, False):
         model.use_fused_gru = fused
         logits, state = model(ids)
