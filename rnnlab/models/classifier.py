@@ -524,7 +524,7 @@ def load_labelled(data: str | None, dataset: str | None, split: str, data_format
     return read_examples(path, data_format), str(path)
 
 
-RunDirs = "str | Path | list[str | Path]"  # one run directory, or several for an ensemble
+RunDirs = str | Path | list[str | Path]   # one run directory, or several for an ensemble
 
 
 def load_ensemble(run_dirs, weights: str = "best") -> list[RNNClassifier]:

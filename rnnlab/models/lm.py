@@ -83,8 +83,9 @@ def make_recurrent_layer(cell: str, input_size: int, hidden_size: int, num_layer
 
 class CharLM(nn.Module):
     # Opt-in: run a GRU through rnnlab.nn.fused_gru (the same numbers as nn.GRU). Measured on 2
-    # AVX2 cores it trains ~10% faster at batch 32 × BPTT 64, the same at the default 64 × 32 and
-    # ~5% slower for 2×512 at 64 × 128, so nn.GRU stays the default.
+    # AVX2 cores it trains ~10% faster at batch 32 × BPTT 64 but the same, within run-to-run
+    # noise, at the default 64 × 32 and for 2×512 at 64 × 128 (0.97× and 1.08× in two runs), so
+    # nn.GRU stays the default.
     use_fused_gru: bool = False
 
     def __init__(self, config: CharLMConfig):

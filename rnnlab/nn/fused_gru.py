@@ -18,7 +18,8 @@ This module keeps the arithmetic and cuts the kernels:
 
 Measured on 2 AVX2 cores (char-LM training step): GRU 2×256 ~10% faster than nn.GRU at batch
 32 × BPTT 64; the same speed at 64 × 32, where both are bound by the matrix products (~85
-GFLOP/s); GRU 2×512 at 64 × 128 ~5% slower. So it is opt-in (`CharLM.use_fused_gru`).
+GFLOP/s); GRU 2×512 at 64 × 128 within noise (0.97× and 1.08× in two runs). So it is opt-in
+(`CharLM.use_fused_gru`).
 
 The GRU (PyTorch's layout and gate order r, z, n; W_hh is (3H, H), b_hh is (3H,)):
 
