@@ -156,11 +156,7 @@ class RNNClassifier(nn.Module):
         """(label, probability) for each text; unseen words map to <unk>."""
         if self.vocab is None:
             raise RnnlabError("this model has no vocabulary attached; load it with from_pretrained")
-        id_lists = [self.vocab.encode(text) for text in texts]
-        probabilities = predict_probabilities(self, id_lists, batch_size)
-        best = probabilities.argmax(dim=1)
-        return [(self.config.labels[int(i)], float(probabilities[row, i]))
-                for row, i in enumerate(best)]
+        return predict_texts([self], texts, batch_size)
 
     # -- persistence ---------------------------------------------------------------------------
     @classmethod
@@ -555,6 +551,15 @@ def ensemble_probabilities(models: list[RNNClassifier], texts: list[str],
     return total / len(models)
 
 
+def predict_texts(models: list[RNNClassifier], texts: list[str], batch_size: int = 256
+                  ) -> list[tuple[str, float]]:
+    """(label, probability) for each text, from one classifier or the mean of several."""
+    probabilities = ensemble_probabilities(models, texts, batch_size)
+    labels = models[0].config.labels
+    return [(labels[int(i)], float(probabilities[row, i]))
+            for row, i in enumerate(probabilities.argmax(dim=1))]
+
+
 def evaluate_run(run_dir: RunDirs, *, data: str | None = None, dataset: str | None = None,
                  split: str = "dev", data_format: str = "auto", weights: str = "best",
                  batch_size: int = 256) -> ClassificationReport:
@@ -585,10 +590,7 @@ def predict_file(run_dir: RunDirs, input_path: str | Path, *, data_format: str =
     are ignored. Words never seen in training map to <unk>.
     """
     models = load_ensemble(run_dir, weights)
-    labels = models[0].config.labels
     examples = read_examples(input_path, data_format, require_labels=False)
-    probabilities = ensemble_probabilities(models, [example.text for example in examples],
-                                           batch_size)
-    best = probabilities.argmax(dim=1)
-    return [(example, labels[int(i)], float(probabilities[row, i]))
-            for row, (example, i) in enumerate(zip(examples, best))]
+    predictions = predict_texts(models, [example.text for example in examples], batch_size)
+    return [(example, label, probability)
+            for example, (label, probability) in zip(examples, predictions)]

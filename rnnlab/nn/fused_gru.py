@@ -102,12 +102,13 @@ class _GRUSequence(torch.autograd.Function):
         grad_hs = grad_hs if grad_hs is not None else torch.zeros_like(n)
         carry = torch.zeros_like(n[0])
         grad_t, delta_t, z_t = grad_hs.unbind(0), delta.unbind(0), z.unbind(0)
-        K_t, d_gh_t = K.unbind(0), d_gh.view(T, B, 3 * H).unbind(0)
-        d_gh_3 = d_gh.unbind(0)
+        K_t = K.unbind(0)
+        d_gh_gates = d_gh.unbind(0)                                # (B, 3, H) views, to write
+        d_gh_rows = d_gh.view(T, B, 3 * H).unbind(0)               # (B, 3H) views, to multiply
         for t in range(T - 1, -1, -1):
             torch.add(grad_t[t], carry, out=delta_t[t])
-            torch.mul(delta_t[t].unsqueeze(1), K_t[t], out=d_gh_3[t])
-            carry = torch.addmm(delta_t[t] * z_t[t], d_gh_t[t], w_hh)
+            torch.mul(delta_t[t].unsqueeze(1), K_t[t], out=d_gh_gates[t])
+            carry = torch.addmm(delta_t[t] * z_t[t], d_gh_rows[t], w_hh)
         d_gh_flat = d_gh.view(T * B, 3 * H)
         grad_w_hh = d_gh_flat.t() @ h_prev.reshape(T * B, H)                # (3H, H)
         grad_b_hh = d_gh_flat.sum(0)
