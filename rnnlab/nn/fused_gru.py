@@ -122,8 +122,8 @@ def fused_gru(gru: nn.GRU, x: torch.Tensor, h0: torch.Tensor | None = None
     """Run `gru` (an `nn.GRU(batch_first=True)`, unidirectional) over x (B, T, E) with the fused
     kernel. Returns (outputs (B, T, H), final state (L, B, H)), as `gru(x, h0)` does; dropout
     between layers follows `gru.dropout` in training mode, as nn.GRU applies it."""
-    if not gru.batch_first or gru.bidirectional or gru.proj_size:
-        raise ValueError("fused_gru supports batch-first, unidirectional GRUs without projections")
+    if not _is_plain_gru(gru):
+        raise ValueError("fused_gru supports batch-first, unidirectional nn.GRUs with biases")
     B = x.shape[0]
     if h0 is None:
         h0 = x.new_zeros(gru.num_layers, B, gru.hidden_size)
@@ -143,10 +143,14 @@ def fused_gru(gru: nn.GRU, x: torch.Tensor, h0: torch.Tensor | None = None
     return layer_input.transpose(0, 1), torch.stack(finals)
 
 
-def can_fuse(gru: nn.Module, x: torch.Tensor) -> bool:
-    """Whether `fused_gru` applies: a batch-first, unidirectional GRU with biases, a float32 or
-    float64 input, and no autocast (under autocast nn.GRU chooses its own precision)."""
+def _is_plain_gru(gru: nn.Module) -> bool:
+    """The layouts the kernel implements: nn.GRU, batch-first, one direction, with biases."""
     return (isinstance(gru, nn.GRU) and gru.batch_first and not gru.bidirectional and gru.bias
-            and not getattr(gru, "proj_size", 0)
-            and x.dtype in (torch.float32, torch.float64)
+            and not getattr(gru, "proj_size", 0))
+
+
+def can_fuse(gru: nn.Module, x: torch.Tensor) -> bool:
+    """Whether `fused_gru` applies: a plain GRU (see _is_plain_gru), a float32 or float64 input,
+    and no autocast (under autocast nn.GRU chooses its own precision)."""
+    return (_is_plain_gru(gru) and x.dtype in (torch.float32, torch.float64)
             and not torch.is_autocast_enabled(x.device.type))

@@ -70,6 +70,11 @@ def test_can_fuse_only_plain_gru():
     assert not can_fuse(nn.GRU(5, 4, batch_first=False), x)
     assert not can_fuse(nn.LSTM(5, 4, batch_first=True), x)
     assert not can_fuse(nn.GRU(5, 4, batch_first=True), x.bfloat16())
+    assert not can_fuse(nn.GRU(5, 4, batch_first=True, bias=False), x)
+    with pytest.raises(ValueError, match="with biases"):
+        fused_gru(nn.GRU(5, 4, batch_first=True, bias=False), x)
+    with pytest.raises(ValueError, match="unidirectional"):
+        fused_gru(nn.GRU(5, 4, batch_first=True, bidirectional=True), x)
 
 
 def test_char_lm_gives_the_same_logits_and_gradients_either_way():
