@@ -41,7 +41,7 @@ from rnnlab.diagnostics.memory import (  # noqa: E402
     mib,
 )
 from rnnlab.diagnostics.params import ModelSpec, build_model, count_parameters  # noqa: E402
-from rnnlab.precision import cpu_supports_bf16  # noqa: E402
+from rnnlab.train.precision import cpu_supports_bf16  # noqa: E402
 
 SECTION = "memory"
 

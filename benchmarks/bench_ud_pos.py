@@ -75,7 +75,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     from rnnlab.models.tagger import evaluate_file, train_tagger
-    from rnnlab.metrics import read_metrics
+    from rnnlab.train.metrics import read_metrics
 
     train_path, dev_path = args.data_dir / TRAIN_FILE, args.data_dir / DEV_FILE
     for path in (train_path, dev_path):

@@ -15,7 +15,7 @@ from torch.nn import functional as F
 
 from rnnlab.data.streams import eval_windows
 from rnnlab.models.lm import CharLM, select_rows
-from rnnlab.precision import autocast
+from rnnlab.train.precision import autocast
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Training loop of the character language model: train, evaluate, checkpoint, resume.
 
 One call, `train_char_lm`, does what `rnnlab train` does. A run directory holds everything
-needed to continue or to sample (see rnnlab.checkpoint):
+needed to continue or to sample (see rnnlab.train.checkpoint):
 
     RUN/config.json              model + training hyper-parameters, data source and its hash
     RUN/vocab.json               the character vocabulary
@@ -26,20 +26,20 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from rnnlab import checkpoint
+from rnnlab.train import checkpoint
 from rnnlab.data.corpus import load_corpus
 from rnnlab.data.streams import StreamBatcher, split_train_val
 from rnnlab.data.textfile import read_text
 from rnnlab.data.vocab import CharVocab
 from rnnlab.errors import RnnlabError, TrainingDiverged  # noqa: F401 (re-exported)
 from rnnlab.lm_eval import LMScore, evaluate_lm
-from rnnlab.metrics import MetricsLog, plot_loss_curves
+from rnnlab.train.metrics import MetricsLog, plot_loss_curves
 from rnnlab.models.lm import CharLM, CharLMConfig, detach_state
-from rnnlab.optimizers import apply_update, make_adamw
-from rnnlab.precision import autocast, resolve_precision
+from rnnlab.train.optim import apply_update, make_adamw
+from rnnlab.train.precision import autocast, resolve_precision
 from rnnlab.sample import SamplingOptions
-from rnnlab.runstate import InterruptFlag, restore_rng, rng_state, seed_everything
-from rnnlab.schedule import run_progress, warmup_cosine
+from rnnlab.train.runstate import InterruptFlag, restore_rng, rng_state, seed_everything
+from rnnlab.train.schedule import run_progress, warmup_cosine
 
 CONFIG_KIND = "char_lm"
 # Used when neither --max-steps nor --max-time is given.

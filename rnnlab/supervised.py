@@ -14,9 +14,9 @@ The loop knows nothing about the task. A task hands it a `SupervisedTask`:
     metric      the key of `evaluate`'s dict that picks the best checkpoint ("accuracy")
     higher_is_better
 
-and a `SupervisedConfig` (AdamW, warm-up + cosine from rnnlab.schedule, clipping, budgets,
+and a `SupervisedConfig` (AdamW, warm-up + cosine from rnnlab.train.schedule, clipping, budgets,
 evaluation interval, precision, seed). The task writes config.json and its vocabularies itself
-(see rnnlab.checkpoint for the run layout); the trainer writes, in the run directory:
+(see rnnlab.train.checkpoint for the run layout); the trainer writes, in the run directory:
 
     model.safetensors            weights after the last save
     best.safetensors             weights with the best dev metric so far
@@ -53,13 +53,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnnlab import checkpoint
+from rnnlab.train import checkpoint
 from rnnlab.errors import RnnlabError, TrainingDiverged  # noqa: F401 (re-exported)
-from rnnlab.metrics import MetricsLog, plot_loss_curves
-from rnnlab.optimizers import apply_update, make_adamw
-from rnnlab.precision import autocast, resolve_precision
-from rnnlab.runstate import InterruptFlag, restore_rng, rng_state, seed_everything  # noqa: F401 (seed_everything is re-exported)
-from rnnlab.schedule import run_progress, warmup_cosine
+from rnnlab.train.metrics import MetricsLog, plot_loss_curves
+from rnnlab.train.optim import apply_update, make_adamw
+from rnnlab.train.precision import autocast, resolve_precision
+from rnnlab.train.runstate import InterruptFlag, restore_rng, rng_state, seed_everything  # noqa: F401 (seed_everything is re-exported)
+from rnnlab.train.schedule import run_progress, warmup_cosine
 
 DEFAULT_MAX_EPOCHS = 10
 # The options that may change when a run is resumed; everything else is fixed by the run.
@@ -82,7 +82,7 @@ class SupervisedConfig:
     decay_steps: int | None = None       # length of the cosine; default: the step budget
     eval_interval: int = 200             # steps between dev evaluations (and saves)
     log_interval: int = 10               # steps between metrics.jsonl records
-    precision: str = "fp32"              # "fp32", "bf16" or "auto" (rnnlab.precision)
+    precision: str = "fp32"              # "fp32", "bf16" or "auto" (rnnlab.train.precision)
     seed: int = 1234
 
     def __post_init__(self) -> None:

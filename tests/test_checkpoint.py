@@ -1,4 +1,4 @@
-"""Tests for rnnlab.checkpoint: atomic writes, weights, trainer state and config.json."""
+"""Tests for rnnlab.train.checkpoint: atomic writes, weights, trainer state and config.json."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from rnnlab import checkpoint as ckpt
+from rnnlab.train import checkpoint as ckpt
 from rnnlab.errors import RnnlabError
 
 

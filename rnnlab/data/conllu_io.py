@@ -256,7 +256,7 @@ def format_conllu(sentences: Iterable[Sentence], tags: Iterable[Sequence[str]] |
 def write_conllu(path: str | os.PathLike, sentences: Iterable[Sentence],
                  tags: Iterable[Sequence[str]] | None = None, column: str = "upos") -> Path:
     """Write `sentences` (with `tags` in `column`, if given) to `path`, atomically."""
-    from rnnlab.checkpoint import atomic_write_bytes
+    from rnnlab.train.checkpoint import atomic_write_bytes
 
     path = Path(path)
     if path.parent and not path.parent.exists():

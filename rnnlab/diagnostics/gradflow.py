@@ -466,7 +466,7 @@ def select_rows(steps: int, max_rows: int) -> list[int]:
 
 def write_csv(report: GradFlowReport, path: str | Path) -> None:
     """Every step: t, distance, then for each layer the mean norm for both losses."""
-    from rnnlab.checkpoint import atomic_write_bytes
+    from rnnlab.train.checkpoint import atomic_write_bytes
 
     columns = ["t", "distance"]
     for layer in range(report.num_layers):

@@ -369,7 +369,7 @@ def plot_results(results: list[LongRangeResult], path: str | Path) -> Path:
 
 def save_results(results: list[LongRangeResult], path: str | Path) -> Path:
     """Write the results as JSON (atomically)."""
-    from rnnlab import checkpoint
+    from rnnlab.train import checkpoint
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

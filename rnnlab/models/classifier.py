@@ -37,7 +37,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from rnnlab import checkpoint
+from rnnlab.train import checkpoint
 from rnnlab.data.classification import (Example, check_known_labels, fetch_classification_dataset,
                                         label_set, read_examples)
 from rnnlab.data.padding import BucketBatchSampler, pad_sequences

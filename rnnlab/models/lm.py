@@ -124,7 +124,7 @@ class CharLM(nn.Module):
     # -- persistence ---------------------------------------------------------------------------
     def load_weights_checked(self, weights: dict[str, torch.Tensor], source) -> None:
         """Load a state dict after checking every key and shape (clear error otherwise)."""
-        from rnnlab import checkpoint
+        from rnnlab.train import checkpoint
 
         expected = {k: tuple(v.shape) for k, v in self.state_dict().items()}
         checkpoint.check_state_dict(weights, expected, source)
@@ -132,7 +132,7 @@ class CharLM(nn.Module):
 
     def save_pretrained(self, run_dir: str | Path) -> Path:
         """Write config.json, vocab.json and model.safetensors (enough for from_pretrained)."""
-        from rnnlab import checkpoint
+        from rnnlab.train import checkpoint
 
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -149,7 +149,7 @@ class CharLM(nn.Module):
     @classmethod
     def from_pretrained(cls, run_dir: str | Path, weights: str = "best") -> "CharLM":
         """Rebuild a trained model from a run directory; `weights` is "best" or "last"."""
-        from rnnlab import checkpoint
+        from rnnlab.train import checkpoint
         from rnnlab.data.vocab import CharVocab
 
         run_dir = Path(run_dir)

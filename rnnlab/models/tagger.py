@@ -38,7 +38,7 @@ from typing import Iterable, Sequence
 import torch
 from torch import nn
 
-from rnnlab import checkpoint
+from rnnlab.train import checkpoint
 from rnnlab.data.conllu_io import (
     TAG_COLUMNS, check_known_tags, fetch_tagging_dataset, read_conllu, tagged_sentences,
 )

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from rnnlab.checkpoint import load_weights
+from rnnlab.train.checkpoint import load_weights
 from rnnlab.data.classification import Example
 from rnnlab.data.padding import pad_sequences
 from rnnlab.data.wordvocab import WordVocab

@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from rnnlab.checkpoint import load_state
+from rnnlab.train.checkpoint import load_state
 from rnnlab.lm_train import train_char_lm
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnnlab.checkpoint import load_weights
+from rnnlab.train.checkpoint import load_weights
 from rnnlab.lm_train import train_char_lm
 from rnnlab.models.lm import CharLM
 from rnnlab.sample import SamplingOptions

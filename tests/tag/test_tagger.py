@@ -186,7 +186,7 @@ def test_resume_continues_exactly(tmp_path):
                  **common)
     train_tagger(resume=tmp_path / "halves", overrides={"max_steps": 8}, progress_bar=False,
                  log=lambda m: None)
-    from rnnlab.checkpoint import load_weights
+    from rnnlab.train.checkpoint import load_weights
     straight = load_weights(tmp_path / "straight" / "model.safetensors")
     halves = load_weights(tmp_path / "halves" / "model.safetensors")
     for name in straight:
