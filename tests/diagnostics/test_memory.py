@@ -2,6 +2,8 @@
 the formulas, the oneDNN workspace against torch, and the peak against a profiled step."""
 
 import random
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -9,9 +11,11 @@ import torch
 from rnnlab.diagnostics.memory import (
     activation_items,
     estimate_training_memory,
+    make_optimizer,
     measure_saved_activations,
     measure_training_peak,
     onednn_lstm_workspace_bytes,
+    training_step,
 )
 from rnnlab.diagnostics.params import (
     CELLS,
@@ -175,3 +179,55 @@ def test_bad_arguments(kwargs, fragment):
     with pytest.raises(RnnlabError) as info:
         estimate_training_memory(spec, **args)
     assert fragment in str(info.value)
+
+
+def test_importing_the_estimate_loads_no_torch():
+    """Like rnnlab.diagnostics.params, the estimate imports no torch; only the measurement
+    names load it, on first use."""
+    code = ("import sys; from rnnlab.diagnostics.memory import estimate_training_memory, MIB; "
+            "assert 'torch' not in sys.modules, 'the estimate imported torch'; "
+            "from rnnlab.diagnostics.memory import training_step; "
+            "assert 'torch' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd-momentum", "sgd", "none"])
+def test_measured_optimizer_state_matches_the_estimate(optimizer):
+    """The optimizer the measurement builds keeps the state the estimate counts, and its AdamW
+    is the single-tensor one whose step temporaries the estimate models (not fused)."""
+    spec = ModelSpec(cell="gru", vocab_size=20, embedding_size=6, hidden_size=8, head="lm")
+    model = build_model(spec)
+    opt = make_optimizer(optimizer, model.parameters())
+    training_step(model, spec, opt, 2, 3, "fp32", torch.Generator().manual_seed(0))
+    state = [] if opt is None else [v for s in opt.state.values() for v in s.values()]
+    measured = sum(v.untyped_storage().nbytes() for v in state if isinstance(v, torch.Tensor))
+    assert measured == estimate_training_memory(spec, 2, 3, "fp32", optimizer).total("optimizer")
+    if opt is not None:
+        assert not any(group.get("fused") for group in opt.param_groups)
+
+
+def test_measurement_rejects_an_unknown_precision():
+    spec = ModelSpec(cell="rnn_tanh", input_size=3, hidden_size=4)
+    with pytest.raises(RnnlabError, match="unknown precision 'fp8'"):
+        measure_saved_activations(build_model(spec), spec, 2, 3, "fp8")
+
+
+@pytest.mark.parametrize("cell", ["rnn_tanh", "lstm", "gru"])
+def test_lm_with_residual_and_layer_norm_is_exact(cell):
+    """The lm head takes the per-layer encoder options too; its saved tensors stay exact."""
+    for residual, layer_norm in ((True, False), (False, True), (True, True)):
+        spec = ModelSpec(cell=cell, vocab_size=9, embedding_size=6, hidden_size=6, num_layers=2,
+                         head="lm", residual=residual, layer_norm=layer_norm, dropout=0.3)
+        estimate = sum(i.nbytes for i in activation_items(spec, 3, 4))
+        assert estimate == saved_bytes(spec, 3, 4), spec
+
+
+def test_a_cell_without_a_memory_model_is_refused():
+    """A registered cell whose layer is not PyTorch's RNN/LSTM/GRU saves other tensors."""
+    from rnnlab.nn.cells import cell_names
+
+    if "gru_fused" not in cell_names():
+        pytest.skip("no gru_fused cell registered")
+    spec = ModelSpec(cell="gru_fused", input_size=3, hidden_size=4)
+    with pytest.raises(RnnlabError, match="no memory model for cell 'gru_fused'"):
+        estimate_training_memory(spec, 2, 3)
