@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import SHARED_DATA  # noqa: E402
 
-from rnnlab.lm_train import train_char_lm  # noqa: E402
+from rnnlab.tasks.lm import train_char_lm  # noqa: E402
 
 CORPUS = SHARED_DATA / "tinyshakespeare" / "input.txt"
 

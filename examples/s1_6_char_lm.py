@@ -35,10 +35,10 @@ from torch.nn import functional as F
 from rnnlab.data.streams import StreamBatcher, split_train_val
 from rnnlab.data.textfile import read_text
 from rnnlab.data.vocab import CharVocab
-from rnnlab.lm_eval import evaluate_lm
-from rnnlab.lm_train import train_char_lm
+from rnnlab.tasks.lm import evaluate_lm
+from rnnlab.tasks.lm import train_char_lm
 from rnnlab.models.lm import CharLM, CharLMConfig, detach_state
-from rnnlab.sample import SamplingOptions, filtered_logits
+from rnnlab.decoding import SamplingOptions, filtered_logits
 
 # The chapter's sample text: four lines of Hamlet (public domain).
 CHAPTER_TEXT = """To be or not to be, that is the question.

@@ -1,4 +1,4 @@
-"""Decoding: turn next-character logits into a choice.
+"""Decoding: turn next-token logits into a choice, and run any recurrent generator with it.
 
 Temperature divides the logits (T → 0 approaches greedy; T > 1 flattens), top-k keeps the k most
 likely characters, top-p (nucleus) keeps the smallest set whose probability reaches p. The filters
@@ -8,6 +8,7 @@ compose in that order, as in most samplers users know.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -63,3 +64,35 @@ def choose_next(logits: torch.Tensor, options: SamplingOptions,
         return logits.argmax(dim=-1)
     probs = torch.softmax(filtered_logits(logits, options), dim=-1)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+Step = Callable[[torch.Tensor, Any], tuple[torch.Tensor, Any]]
+
+
+def sample_ids(step: Step, prompt: torch.Tensor, length: int, options: SamplingOptions,
+               generator: torch.Generator | None = None, state: Any = None,
+               stop_id: int | None = None) -> Iterator[torch.Tensor]:
+    """Generate up to `length` ids from any recurrent generator, one step at a time.
+
+    step(ids (B, t) int64, state) -> (logits (B, t, V), new state): the model's own forward
+    call, whatever its state is (a tensor, an (h, c) pair, a decoder's attention context).
+    `prompt` (B, P) is read once; each new id is fed back alone with the carried state, so the
+    context is never re-read. Yields the chosen ids (B,) as they are produced; with `stop_id`,
+    generation ends once every row has produced it.
+
+    Each model call runs under no_grad on its own (not around the loop): grad mode is
+    thread-local, and a generator suspended inside a `with` block would leak it into the
+    caller's code.
+    """
+    with torch.no_grad():
+        logits, state = step(prompt, state)
+    finished = torch.zeros(prompt.shape[0], dtype=torch.bool, device=prompt.device)
+    for _ in range(length):
+        next_ids = choose_next(logits[:, -1], options, generator)        # (B,)
+        yield next_ids
+        if stop_id is not None:
+            finished |= next_ids == stop_id
+            if bool(finished.all()):
+                return
+        with torch.no_grad():
+            logits, state = step(next_ids.unsqueeze(1), state)

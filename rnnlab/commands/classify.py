@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rnnlab.commands.options import (CELL_HELP, Formatter, add_options, add_run_options,
+                                     add_training_options, given_options, refuse_with_resume,
+                                     resume_overrides, training_options)
+from rnnlab.data.wordvocab import VocabOptions
 from rnnlab.errors import RnnlabError
+from rnnlab.models.configs import ClassifierConfig
+from rnnlab.train.config import ClassifierTrainConfig
 
 FORMAT_HELP = ("tsv (label<TAB>text, or a header with label and text columns), csv (the same "
                "with commas), jsonl ({\"text\": ..., \"label\": ...} per line), sst (label, "
@@ -15,9 +21,7 @@ FORMAT_HELP = ("tsv (label<TAB>text, or a header with label and text columns), c
 TRAIN_DESCRIPTION = """\
 Train a recurrent text classifier: embedding -> RNN/LSTM/GRU encoder -> pooling over time ->
 dropout -> linear layer. Batches are padded and packed, so padding never changes a result.
-Defaults: bidirectional GRU, 1 layer, embedding 300, hidden 256, max pooling, dropout 0.5
-(embedding dropout 0.3), words seen at least twice, AdamW lr 4e-3 with warm-up and cosine
-decay, clip 5.0, 3 epochs when no budget is given. The dev set is evaluated every
+AdamW with warm-up and cosine decay; the defaults are shown with each option. The dev set is evaluated every
 --eval-interval steps and at the end (accuracy, macro-F1, loss). The run directory receives
 config.json, vocab.json, model.safetensors (last weights), best.safetensors (best dev
 accuracy), the trainer state, metrics.jsonl, loss.png and metric.png. Ctrl-C saves and exits;
@@ -56,10 +60,21 @@ def _missing_action(parser) -> int:
     return 2
 
 
+MODEL_OPTIONS = (
+    ("--cell", "cell", str, CELL_HELP),
+    ("--layers", "num_layers", int, "recurrent layers"),
+    ("--hidden", "hidden_size", int, "hidden size per direction"),
+    ("--embedding", "embedding_size", int, "embedding size"),
+    ("--pooling", "pooling", str, "last, mean, max or attention"),
+    ("--dropout", "dropout", float, "dropout before the output layer and between recurrent layers"),
+    ("--embedding-dropout", "embedding_dropout", float, "dropout on the embeddings"),
+    ("--word-dropout", "word_dropout", float, "probability of replacing a training word by <unk>"),
+)
+
+
 def _register_train(commands) -> None:
     p = commands.add_parser("train", help="train a classifier (or --resume one)",
-                            description=TRAIN_DESCRIPTION,
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                            description=TRAIN_DESCRIPTION, formatter_class=Formatter)
     data = p.add_argument_group("data")
     data.add_argument("--train", metavar="FILE", help="labelled training data")
     data.add_argument("--dev", metavar="FILE",
@@ -68,48 +83,26 @@ def _register_train(commands) -> None:
                       help="a named public dataset, downloaded into the cache with a checksum "
                            "(sst2)")
     data.add_argument("--format", default="auto", help=FORMAT_HELP)
-    data.add_argument("--dev-fraction", type=float, default=0.1)
-    run = p.add_argument_group("run")
-    run.add_argument("--out", metavar="DIR", help="run directory (default: runs/classify-TIME)")
-    run.add_argument("--resume", metavar="RUN", help="continue the run in this directory")
-    run.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    data.add_argument("--dev-fraction", type=float, default=0.1, help="(default: 0.1)")
+    add_run_options(p, "runs/classify-TIME")
     model = p.add_argument_group("model")
-    model.add_argument("--cell", help="rnn_tanh, rnn_relu, lstm or gru")
-    model.add_argument("--layers", type=int)
-    model.add_argument("--hidden", type=int, help="hidden size per direction")
-    model.add_argument("--embedding", type=int, help="embedding size")
-    model.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None)
-    model.add_argument("--pooling", help="last, mean, max or attention")
-    model.add_argument("--dropout", type=float,
-                       help="dropout before the output layer and between recurrent layers")
-    model.add_argument("--embedding-dropout", type=float)
+    add_options(model, MODEL_OPTIONS, ClassifierConfig)
+    model.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None,
+                       help="(default: True)")
     model.add_argument("--residual", action="store_true",
                        help="residual connections between recurrent layers")
     model.add_argument("--layer-norm", action="store_true",
                        help="layer norm on each recurrent layer's outputs")
     vocab = p.add_argument_group("vocabulary")
-    vocab.add_argument("--level", choices=("word", "char"), default="word",
-                       help="tokens are words (lower-cased regex tokens) or characters")
-    vocab.add_argument("--min-freq", type=int, default=2,
-                       help="keep tokens seen at least this often in training")
+    vocab.add_argument("--level", choices=("word", "char"), default=VocabOptions.level,
+                       help=f"tokens are words (lower-cased regex tokens) or characters "
+                            f"(default: {VocabOptions.level})")
+    vocab.add_argument("--min-freq", type=int, default=VocabOptions.min_freq,
+                       help=f"keep tokens seen at least this often in training (default: "
+                            f"{VocabOptions.min_freq})")
     vocab.add_argument("--max-vocab", type=int, help="keep at most this many tokens")
     vocab.add_argument("--no-lowercase", action="store_true", help="keep the case of the text")
-    opt = p.add_argument_group("optimisation")
-    opt.add_argument("--batch-size", type=int)
-    opt.add_argument("--lr", type=float, help="peak learning rate (AdamW)")
-    opt.add_argument("--weight-decay", type=float)
-    opt.add_argument("--warmup", type=int, help="warm-up steps")
-    opt.add_argument("--min-lr-ratio", type=float, help="the cosine ends at lr × this")
-    opt.add_argument("--clip-norm", type=float, help="global gradient-norm clip")
-    opt.add_argument("--max-steps", type=int, help="stop after this many steps")
-    opt.add_argument("--max-epochs", type=float, help="stop after this many epochs")
-    opt.add_argument("--max-time", type=float,
-                     help="stop after this many seconds of training (evaluation excluded)")
-    opt.add_argument("--decay-steps", type=int, help="length of the cosine (default: the budget)")
-    opt.add_argument("--eval-interval", type=int, help="steps between dev evaluations")
-    opt.add_argument("--precision", help="fp32, bf16 (autocast) or auto")
-    opt.add_argument("--seed", type=int)
+    add_training_options(p, ClassifierTrainConfig)
     p.set_defaults(func=run_train)
 
 
@@ -144,39 +137,28 @@ def _register_eval(commands) -> None:
     p.set_defaults(func=run_eval)
 
 
-def _given(**values) -> dict:
-    """The options the user gave; the rest take the library's defaults."""
-    return {key: value for key, value in values.items() if value is not None}
-
-
 def run_train(args) -> int:
-    from rnnlab.models.classifier import train_classifier
+    from rnnlab.tasks.classify import train_classifier
 
-    budget = dict(max_steps=args.max_steps, max_epochs=args.max_epochs, max_time=args.max_time,
-                  decay_steps=args.decay_steps, eval_interval=args.eval_interval)
+    common = dict(device=args.device, progress_bar=not args.no_progress)
     if args.resume:
-        result = train_classifier(resume=args.resume, overrides=budget, device=args.device,
-                                  progress_bar=not args.no_progress)
+        refuse_with_resume(args, "--train", "--dev", "--dataset", "--out")
+        result = train_classifier(resume=args.resume, overrides=resume_overrides(args), **common)
     else:
+        flags = {name: True for name in ("residual", "layer_norm") if getattr(args, name)}
+        if args.bidirectional is not None:
+            flags["bidirectional"] = args.bidirectional
         result = train_classifier(
             train=args.train, dev=args.dev, dataset=args.dataset, data_format=args.format,
-            dev_fraction=args.dev_fraction, out=args.out, device=args.device,
-            progress_bar=not args.no_progress,
-            model=_given(cell=args.cell, num_layers=args.layers, hidden_size=args.hidden,
-                         embedding_size=args.embedding, bidirectional=args.bidirectional,
-                         pooling=args.pooling, dropout=args.dropout,
-                         embedding_dropout=args.embedding_dropout,
-                         residual=args.residual or None, layer_norm=args.layer_norm or None),
+            dev_fraction=args.dev_fraction, out=args.out,
+            model={**given_options(args, MODEL_OPTIONS), **flags},
             vocab_options=dict(level=args.level, min_freq=args.min_freq,
                                max_size=args.max_vocab, lowercase=not args.no_lowercase),
-            train_options=_given(batch_size=args.batch_size, lr=args.lr,
-                                 weight_decay=args.weight_decay, warmup_steps=args.warmup,
-                                 min_lr_ratio=args.min_lr_ratio, clip_norm=args.clip_norm,
-                                 precision=args.precision, seed=args.seed, **budget))
+            train_options=training_options(args), **common)
     if result.stopped_by == "interrupted":
         return 130
-    if result.dev is not None:
-        summary = ", ".join(f"{key} {value:.4f}" for key, value in result.dev.items())
+    if result.scores is not None:
+        summary = ", ".join(f"{key} {value:.4f}" for key, value in result.scores.items())
         print(f"dev (last weights): {summary}")
         print(f"best dev accuracy {result.best_metric:.4f} at step {result.best_step} "
               "(saved as best.safetensors)")
@@ -187,7 +169,7 @@ def run_train(args) -> int:
 
 def run_predict(args) -> int:
     from rnnlab.data.textfile import write_text_atomic
-    from rnnlab.models.classifier import predict_file
+    from rnnlab.tasks.classify import predict_file
     from pathlib import Path
 
     rows = predict_file(args.run, args.input, data_format=args.format, weights=args.weights,
@@ -211,8 +193,8 @@ def run_predict(args) -> int:
 
 
 def run_eval(args) -> int:
-    from rnnlab.models.classifier import evaluate_run
-    from rnnlab.supervised import format_confusion
+    from rnnlab.tasks.classify import evaluate_run
+    from rnnlab.tasks.scores import format_confusion
 
     report = evaluate_run(args.run, data=args.data, dataset=args.dataset, split=args.split,
                           data_format=args.format, weights=args.weights,

@@ -17,14 +17,15 @@ def register(subparsers) -> None:
                               "then sample", description=DESCRIPTION)
     p.add_argument("--max-time", type=float, default=180.0, help="seconds of training")
     p.add_argument("--out", metavar="DIR", help="run directory (default: runs/demo-TIME)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (plain progress lines instead)")
     p.set_defaults(func=run_demo)
 
 
 def run_demo(args) -> int:
-    from rnnlab.lm_train import train_char_lm
+    from rnnlab.decoding import SamplingOptions
     from rnnlab.models.lm import CharLM
-    from rnnlab.sample import SamplingOptions
+    from rnnlab.tasks.lm import lm_summary_line, train_char_lm
 
     out = args.out or time.strftime("runs/demo-%Y%m%d-%H%M%S")
     result = train_char_lm(out=out, train={"max_time": args.max_time, "eval_interval": 500,
@@ -32,7 +33,7 @@ def run_demo(args) -> int:
                            progress_bar=not args.no_progress)
     if result.stopped_by == "interrupted":
         return 130
-    print(f"\nvalidation after {result.train_time:.0f} s of training: {result.val.summary()}")
+    print(f"\nvalidation after {result.train_time:.0f} s of training: {lm_summary_line(result.scores)}")
     model = CharLM.from_pretrained(result.run_dir)
     print("\nsample (temperature 0.8, seed 0):\n")
     prime = "ROMEO:\n"

@@ -28,7 +28,7 @@ def register(subparsers) -> None:
 def run_eval(args) -> int:
     from rnnlab.data.textfile import read_text
     from rnnlab.errors import RnnlabError
-    from rnnlab.lm_eval import evaluate_lm
+    from rnnlab.tasks.lm import evaluate_lm
     from rnnlab.models.lm import CharLM
 
     model = CharLM.from_pretrained(args.run, weights=args.weights)

@@ -32,7 +32,7 @@ def register(subparsers) -> None:
 
 def run_sample(args) -> int:
     from rnnlab.models.lm import CharLM
-    from rnnlab.sample import SamplingOptions
+    from rnnlab.decoding import SamplingOptions
 
     options = SamplingOptions(temperature=args.temperature, top_k=args.top_k,
                               top_p=args.top_p, greedy=args.greedy)

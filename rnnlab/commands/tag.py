@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
+from rnnlab.commands.options import (CELL_HELP, Formatter, add_options, add_run_options,
+                                     add_training_options, given_options, refuse_with_resume,
+                                     resume_overrides, training_options)
 from rnnlab.errors import RnnlabError
+from rnnlab.models.configs import TaggerConfig
+from rnnlab.train.config import TrainConfig
 
 DESCRIPTION = """\
 Part-of-speech tagging (many-to-many, one tag per word) on CoNLL-U treebanks such as
@@ -63,97 +67,42 @@ def _missing_action(parser) -> int:
     return 2
 
 
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows defaults, except for options whose default is decided by the library (None)."""
-
-    def _get_help_string(self, action):
-        if action.default is None or action.default is False:
-            return action.help
-        return super()._get_help_string(action)
-
-
-# The library's defaults, repeated here so that `--help` can show them without importing torch
-# (tests/tag/test_cli.py checks that they match TaggerConfig and SupervisedConfig).
-MODEL_DEFAULTS = dict(cell="lstm", num_layers=1, hidden_size=200, word_embedding_size=100,
-                      char_embedding_size=32, char_hidden_size=64, dropout=0.33,
-                      word_dropout=0.05)
-TRAINING_DEFAULTS = dict(batch_size=32, lr=2e-3, weight_decay=0.01, warmup_steps=100,
-                         min_lr_ratio=0.05, clip_norm=5.0, eval_interval=200, precision="fp32",
-                         seed=1234)
-
-
-def _default(table: dict, name: str) -> str:
-    return f" (default: {table[name]})"
+MODEL_OPTIONS = (
+    ("--cell", "cell", str, CELL_HELP + " (both encoders)"),
+    ("--layers", "num_layers", int, "sentence BiLSTM layers"),
+    ("--hidden", "hidden_size", int, "sentence BiLSTM size per direction"),
+    ("--word-dim", "word_embedding_size", int, "word embedding size"),
+    ("--char-dim", "char_embedding_size", int, "character embedding size"),
+    ("--char-hidden", "char_hidden_size", int, "character BiLSTM size per direction"),
+    ("--dropout", "dropout", float, "dropout on the encoder's input and output"),
+    ("--word-dropout", "word_dropout", float, "probability of replacing a training word by <unk>"),
+)
 
 
 def _register_train(actions) -> None:
     p = actions.add_parser("train", help="train a tagger", description=TRAIN_DESCRIPTION,
-                           formatter_class=_Formatter)
+                           formatter_class=Formatter)
     data = p.add_argument_group("data")
     data.add_argument("--train", metavar="FILE", help="training treebank (CoNLL-U)")
     data.add_argument("--dev", metavar="FILE", help="dev treebank (CoNLL-U), for model selection")
     data.add_argument("--dataset", metavar="NAME",
                       help="download a named treebank instead: ud_english_ewt")
     data.add_argument("--column", choices=("upos", "xpos"), default="upos",
-                      help="which tag column to learn")
-    run = p.add_argument_group("run")
-    run.add_argument("--out", metavar="DIR", help="run directory (default: runs/tagger-TIME)")
-    run.add_argument("--resume", metavar="RUN", help="continue the run in this directory")
-    run.add_argument("--device", default="cpu", help="cpu or cuda")
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+                      help="which tag column to learn (default: upos)")
+    add_run_options(p, "runs/tagger-TIME")
     model = p.add_argument_group("model")
-    model.add_argument("--cell", help="lstm, gru, rnn_tanh or rnn_relu (both encoders)"
-                       + _default(MODEL_DEFAULTS, "cell"))
-    model.add_argument("--layers", type=int,
-                       help="sentence BiLSTM layers" + _default(MODEL_DEFAULTS, "num_layers"))
-    model.add_argument("--hidden", type=int, help="sentence BiLSTM size per direction"
-                       + _default(MODEL_DEFAULTS, "hidden_size"))
-    model.add_argument("--word-dim", type=int, help="word embedding size"
-                       + _default(MODEL_DEFAULTS, "word_embedding_size"))
-    model.add_argument("--char-dim", type=int, help="character embedding size"
-                       + _default(MODEL_DEFAULTS, "char_embedding_size"))
-    model.add_argument("--char-hidden", type=int, help="character BiLSTM size per direction"
-                       + _default(MODEL_DEFAULTS, "char_hidden_size"))
-    model.add_argument("--dropout", type=float, help="dropout on the encoder's input and output"
-                       + _default(MODEL_DEFAULTS, "dropout"))
-    model.add_argument("--word-dropout", type=float,
-                       help="probability of replacing a training word by <unk>"
-                       + _default(MODEL_DEFAULTS, "word_dropout"))
+    add_options(model, MODEL_OPTIONS, TaggerConfig)
     model.add_argument("--min-count", type=int, default=1,
-                       help="training words seen fewer times share the <unk> embedding")
+                       help="training words seen fewer times share the <unk> embedding (default: 1)")
     model.add_argument("--lowercase", action="store_true",
                        help="lowercase words for the word embedding (characters keep case)")
-    opt = p.add_argument_group("optimisation")
-    opt.add_argument("--batch-size", type=int,
-                     help="sentences per batch" + _default(TRAINING_DEFAULTS, "batch_size"))
-    opt.add_argument("--lr", type=float, help="peak learning rate (AdamW)"
-                     + _default(TRAINING_DEFAULTS, "lr"))
-    opt.add_argument("--weight-decay", type=float,
-                     help="AdamW weight decay of the matrices"
-                     + _default(TRAINING_DEFAULTS, "weight_decay"))
-    opt.add_argument("--warmup", type=int,
-                     help="warm-up steps" + _default(TRAINING_DEFAULTS, "warmup_steps"))
-    opt.add_argument("--min-lr-ratio", type=float, help="cosine decay ends at lr × this"
-                     + _default(TRAINING_DEFAULTS, "min_lr_ratio"))
-    opt.add_argument("--clip-norm", type=float, help="global gradient-norm clip"
-                     + _default(TRAINING_DEFAULTS, "clip_norm"))
-    opt.add_argument("--max-steps", type=int, help="stop after this many steps")
-    opt.add_argument("--max-epochs", type=float, help="stop after this many epochs (default 10 "
-                     "when no budget is given)")
-    opt.add_argument("--max-time", type=float,
-                     help="stop after this many seconds of training (evaluation excluded)")
-    opt.add_argument("--decay-steps", type=int, help="length of the cosine decay")
-    opt.add_argument("--eval-interval", type=int, help="steps between dev evaluations"
-                     + _default(TRAINING_DEFAULTS, "eval_interval"))
-    opt.add_argument("--precision", help="fp32, bf16 or auto"
-                     + _default(TRAINING_DEFAULTS, "precision"))
-    opt.add_argument("--seed", type=int, help="random seed" + _default(TRAINING_DEFAULTS, "seed"))
+    add_training_options(p, TrainConfig)
     p.set_defaults(func=run_train)
 
 
 def _register_predict(actions) -> None:
     p = actions.add_parser("predict", help="tag a CoNLL-U file", description=PREDICT_DESCRIPTION,
-                           formatter_class=_Formatter)
+                           formatter_class=Formatter)
     p.add_argument("run", metavar="RUN", help="run directory of a trained tagger")
     p.add_argument("--input", required=True, metavar="FILE", help="CoNLL-U file to tag")
     p.add_argument("--output", required=True, metavar="FILE", help="where to write the result")
@@ -164,7 +113,7 @@ def _register_predict(actions) -> None:
 
 def _register_eval(actions) -> None:
     p = actions.add_parser("eval", help="accuracy (overall and OOV) on a tagged CoNLL-U file",
-                           description=EVAL_DESCRIPTION, formatter_class=_Formatter)
+                           description=EVAL_DESCRIPTION, formatter_class=Formatter)
     p.add_argument("run", metavar="RUN", help="run directory of a trained tagger")
     p.add_argument("--data", metavar="FILE", help="tagged CoNLL-U file")
     p.add_argument("--dataset", metavar="NAME", help="named treebank instead (ud_english_ewt)")
@@ -179,46 +128,25 @@ def _register_eval(actions) -> None:
 
 
 def run_train(args) -> int:
-    from rnnlab.models.tagger import train_tagger
+    from rnnlab.tasks.tag import train_tagger
 
+    common = dict(device=args.device, progress_bar=not args.no_progress)
     if args.resume:
-        given = [flag for flag, value in (("--train", args.train), ("--dev", args.dev),
-                                          ("--dataset", args.dataset), ("--out", args.out))
-                 if value is not None]
-        if given:
-            raise RnnlabError(f"{given[0]} cannot be given with --resume: the run keeps its data "
-                              "and directory")
-        result = train_tagger(resume=args.resume, device=args.device,
-                              progress_bar=not args.no_progress,
-                              overrides=_given(max_steps=args.max_steps,
-                                               max_epochs=args.max_epochs,
-                                               max_time=args.max_time,
-                                               decay_steps=args.decay_steps,
-                                               eval_interval=args.eval_interval))
+        refuse_with_resume(args, "--train", "--dev", "--dataset", "--out")
+        result = train_tagger(resume=args.resume, overrides=resume_overrides(args), **common)
     else:
         if args.dataset is None and (args.train is None or args.dev is None):
             raise RnnlabError("give --train FILE and --dev FILE (CoNLL-U), or --dataset "
                               "ud_english_ewt")
-        out = args.out or time.strftime("runs/tagger-%Y%m%d-%H%M%S")
-        result = train_tagger(
-            train=args.train, dev=args.dev, dataset=args.dataset, column=args.column, out=out,
-            device=args.device, progress_bar=not args.no_progress,
-            model=_given(cell=args.cell, num_layers=args.layers, hidden_size=args.hidden,
-                         word_embedding_size=args.word_dim, char_embedding_size=args.char_dim,
-                         char_hidden_size=args.char_hidden, dropout=args.dropout,
-                         word_dropout=args.word_dropout, min_count=args.min_count,
-                         lowercase=args.lowercase),
-            training=_given(batch_size=args.batch_size, lr=args.lr,
-                            weight_decay=args.weight_decay, warmup_steps=args.warmup,
-                            min_lr_ratio=args.min_lr_ratio, clip_norm=args.clip_norm,
-                            max_steps=args.max_steps, max_epochs=args.max_epochs,
-                            max_time=args.max_time, decay_steps=args.decay_steps,
-                            eval_interval=args.eval_interval, precision=args.precision,
-                            seed=args.seed))
+        model = {**given_options(args, MODEL_OPTIONS), "min_count": args.min_count,
+                 "lowercase": args.lowercase}
+        result = train_tagger(train=args.train, dev=args.dev, dataset=args.dataset,
+                              column=args.column, out=args.out, model=model,
+                              training=training_options(args), **common)
     if result.stopped_by == "interrupted":
         return 130
-    if result.dev is not None:
-        print(f"dev (last): {_format_dev(result.dev)}")
+    if result.scores is not None:
+        print(f"dev (last): {_format_dev(result.scores)}")
     if result.best_metric is not None:
         print(f"best dev accuracy {100 * result.best_metric:.2f}% at step {result.best_step} "
               "(saved as best.safetensors)")
@@ -238,7 +166,8 @@ def _format_dev(dev: dict) -> str:
 
 def run_predict(args) -> int:
     from rnnlab.data.conllu_io import read_conllu, write_conllu
-    from rnnlab.models.tagger import Tagger, run_column
+    from rnnlab.models.tagger import Tagger
+    from rnnlab.tasks.tag import run_column
 
     _check_batch_size(args.batch_size)
     model = Tagger.from_pretrained(args.run, weights=args.weights)
@@ -252,7 +181,7 @@ def run_predict(args) -> int:
 
 
 def run_eval(args) -> int:
-    from rnnlab.models.tagger import evaluate_file
+    from rnnlab.tasks.tag import evaluate_file
 
     _check_batch_size(args.batch_size)
     if (args.data is None) == (args.dataset is None):
@@ -279,7 +208,3 @@ def _check_batch_size(value: int) -> None:
     if value < 1:
         raise RnnlabError(f"--batch-size must be a positive integer, got {value}")
 
-
-def _given(**values) -> dict:
-    """The options the user gave; the rest take the library's defaults."""
-    return {k: v for k, v in values.items() if v is not None}

@@ -2,70 +2,62 @@
 
 from __future__ import annotations
 
-import argparse
-import time
-
-from rnnlab.errors import RnnlabError
+from rnnlab.commands.options import (CELL_HELP, Formatter, add_options, add_run_options,
+                                     add_training_options, given_options, resume_overrides,
+                                     training_options)
+from rnnlab.models.configs import CharLMConfig
+from rnnlab.train.config import CharLMTrainConfig
 
 DESCRIPTION = """\
 Train a character-level language model on any UTF-8 text (or, with no --data, on the built-in
 default corpus: Shakespeare's plays). Batches are contiguous streams; the hidden state carries,
-detached, from one window to the next (truncated BPTT). Model and optimisation options left out
-take the engine's defaults: for --engine torch a GRU 2×256, embedding 64, batch 64, BPTT 32,
-AdamW lr 7e-3 with 30 warm-up steps and cosine decay to the budget, clip 1.0; for --engine numpy a tanh RNN 1×100, embedding 100, batch 32, BPTT 25, constant Adagrad
-lr 0.1, clip 5.0, float32 (--precision fp64: float64; it writes run.json, vocab.json and
-weights.npz to --out when given). The run directory receives config.json,
+detached, from one window to the next (truncated BPTT). The run directory receives config.json,
 vocab.json, model.safetensors (last), best.safetensors (best validation loss), trainer state,
 metrics.jsonl and loss.png. Validation loss is reported over the whole held-out split in
 nats/char, bits/char and perplexity. Ctrl-C saves and exits; --resume RUN continues exactly.
+
+--engine numpy trains the NumPy reference engine instead (teaching; small models): its own
+defaults are a tanh RNN 1×100, embedding 100, batch 32, BPTT 25, constant Adagrad lr 0.1, clip
+5.0, float32 (--precision fp64: float64); it writes run.json, vocab.json and weights.npz to
+--out when given.
 """
+
+MODEL_OPTIONS = (
+    ("--cell", "cell", str, CELL_HELP),
+    ("--layers", "num_layers", int, "recurrent layers"),
+    ("--hidden", "hidden_size", int, "hidden size"),
+    ("--embedding", "embedding_size", int, "embedding size"),
+    ("--dropout", "dropout", float, "dropout on the embeddings, between layers and before the output"),
+)
+LM_TRAINING_OPTIONS = (
+    ("--bptt", "bptt", int, "characters per window"),
+    ("--val-fraction", "val_fraction", float, "held-out share at the end of the text (without --val)"),
+    ("--sample-length", "sample_length", int, "characters sampled at each evaluation (0: none)"),
+)
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("train", help="train a character-level language model",
-                              description=DESCRIPTION,
-                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                              description=DESCRIPTION, formatter_class=Formatter)
     src = p.add_argument_group("data")
     src.add_argument("--data", metavar="FILE|DIR", help="UTF-8 text file or folder of files")
     src.add_argument("--dataset", metavar="NAME",
                      help="a named public dataset downloaded into the cache (tinyshakespeare)")
     src.add_argument("--val", metavar="FILE",
                      help="separate validation text (default: the last --val-fraction)")
-    src.add_argument("--val-fraction", type=float, default=0.1)
-    run = p.add_argument_group("run")
-    run.add_argument("--out", metavar="DIR", help="run directory (default: runs/charlm-TIME)")
-    run.add_argument("--resume", metavar="RUN", help="continue the run in this directory")
-    run.add_argument("--engine", choices=("torch", "numpy"), default="torch",
-                     help="torch: the fast PyTorch model; numpy: the reference engine "
-                          "(teaching; small models)")
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_run_options(p, "runs/charlm-TIME")
+    p.add_argument("--engine", choices=("torch", "numpy"), default="torch",
+                   help="torch: the fast PyTorch model; numpy: the reference engine (teaching; "
+                        "small models) (default: torch)")
     model = p.add_argument_group("model")
-    model.add_argument("--cell", help="rnn_tanh, rnn_relu, lstm or gru")
-    model.add_argument("--layers", type=int)
-    model.add_argument("--hidden", type=int, help="hidden size")
-    model.add_argument("--embedding", type=int, help="embedding size")
-    model.add_argument("--dropout", type=float, default=0.0)
+    add_options(model, MODEL_OPTIONS, CharLMConfig)
     model.add_argument("--tie-weights", action="store_true",
                        help="share the embedding and output matrices (needs --embedding == --hidden)")
-    opt = p.add_argument_group("optimisation")
-    opt.add_argument("--batch-size", type=int)
-    opt.add_argument("--bptt", type=int, help="characters per window")
-    opt.add_argument("--lr", type=float, help="peak learning rate (AdamW)")
-    opt.add_argument("--warmup", type=int, default=30, help="warm-up steps")
-    opt.add_argument("--min-lr-ratio", type=float, default=0.1,
-                     help="cosine decay ends at lr × this")
-    opt.add_argument("--weight-decay", type=float, default=0.0)
-    opt.add_argument("--clip-norm", type=float, help="global gradient-norm clip")
-    opt.add_argument("--max-steps", type=int, help="stop after this many steps")
-    opt.add_argument("--max-time", type=float,
-                     help="stop after this many seconds of training (default 300 when "
-                          "--max-steps is not given); the cosine decay follows it")
-    opt.add_argument("--decay-steps", type=int, help="length of the cosine (default --max-steps)")
-    opt.add_argument("--eval-interval", type=int, help="steps between evaluations")
-    opt.add_argument("--precision", default="auto", help="auto, fp32 or bf16 (autocast)")
-    opt.add_argument("--seed", type=int)
-    opt.add_argument("--sample-length", type=int,
-                     help="characters sampled at each evaluation (0: none)")
+    model.add_argument("--residual", action="store_true",
+                       help="residual connections between recurrent layers")
+    model.add_argument("--layer-norm", action="store_true",
+                       help="layer norm on each recurrent layer's outputs")
+    add_training_options(p, CharLMTrainConfig, LM_TRAINING_OPTIONS)
     p.set_defaults(func=run_train)
 
 
@@ -73,39 +65,22 @@ def run_train(args) -> int:
     if args.engine == "numpy":
         from rnnlab.commands.train_numpy import run_numpy_train
         return run_numpy_train(args)
-    from rnnlab.lm_train import train_char_lm
+    from rnnlab.tasks.lm import lm_summary_line, train_char_lm
 
-    if args.data and args.dataset:
-        raise RnnlabError("give either --data or --dataset, not both")
+    common = dict(progress_bar=not args.no_progress, device=args.device)
     if args.resume:
-        result = train_char_lm(
-            resume=args.resume, progress_bar=not args.no_progress,
-            overrides={"max_steps": args.max_steps, "max_time": args.max_time,
-                       "decay_steps": args.decay_steps})
+        result = train_char_lm(resume=args.resume, overrides=resume_overrides(args), **common)
     else:
-        out = args.out or time.strftime("runs/charlm-%Y%m%d-%H%M%S")
+        flags = {name: True for name in ("tie_weights", "residual", "layer_norm")
+                 if getattr(args, name)}
         result = train_char_lm(
-            data=args.data, dataset=args.dataset, val=args.val, out=out,
-            progress_bar=not args.no_progress,
-            model=_given(cell=args.cell, num_layers=args.layers, hidden_size=args.hidden,
-                       embedding_size=args.embedding, dropout=args.dropout,
-                       tie_weights=args.tie_weights),
-            train=_given(batch_size=args.batch_size, bptt=args.bptt, lr=args.lr,
-                       warmup_steps=args.warmup, min_lr_ratio=args.min_lr_ratio,
-                       weight_decay=args.weight_decay, clip_norm=args.clip_norm,
-                       max_steps=args.max_steps, max_time=args.max_time,
-                       decay_steps=args.decay_steps, eval_interval=args.eval_interval,
-                       val_fraction=args.val_fraction, precision=args.precision,
-                       seed=args.seed, sample_length=args.sample_length))
+            data=args.data, dataset=args.dataset, val=args.val, out=args.out,
+            model={**given_options(args, MODEL_OPTIONS), **flags},
+            train=training_options(args, LM_TRAINING_OPTIONS), **common)
     if result.stopped_by == "interrupted":
         return 130
-    if result.val is not None:
-        print(f"validation: {result.val.summary()}")
+    if result.scores is not None:
+        print(f"validation: {lm_summary_line(result.scores)}")
     print(f"stopped by {result.stopped_by} at step {result.step} after "
           f"{result.train_time:.1f} s of training; run saved in {result.run_dir}")
     return 0
-
-
-def _given(**values) -> dict:
-    """The options the user gave; the rest take the engine's own defaults."""
-    return {k: v for k, v in values.items() if v is not None}

@@ -16,12 +16,14 @@ from rnnlab.data.classification import Example
 from rnnlab.data.padding import pad_sequences
 from rnnlab.data.wordvocab import WordVocab
 from rnnlab.errors import RnnlabError
-from rnnlab.models.classifier import (ClassifierConfig, RNNClassifier, build_task, encode_examples,
-                                      train_classifier)
+from rnnlab.models.classifier import ClassifierConfig, RNNClassifier
 from rnnlab.nn import POOLINGS
-from rnnlab.supervised import (SupervisedConfig, SupervisedTask, SupervisedTrainer,
-                               TrainingDiverged, confusion_matrix, format_confusion,
-                               scores_from_confusion, seed_everything)
+from rnnlab.tasks.classify import build_task, encode_examples, train_classifier
+from rnnlab.tasks.padded import PaddedTask
+from rnnlab.tasks.scores import confusion_matrix, format_confusion, scores_from_confusion
+from rnnlab.train.config import TrainConfig
+from rnnlab.train.runstate import seed_everything
+from rnnlab.train.trainer import Trainer, TrainingDiverged
 
 LABELS = ["no", "yes"]
 
@@ -53,12 +55,12 @@ def in_memory_trainer(run_dir, model_options, train_options, train_count=2000, d
     vocab = WordVocab.build(e.text for e in train)
     train_data = encode_examples(train, vocab, LABELS)
     dev_data = encode_examples(dev, vocab, LABELS)
-    config = SupervisedConfig(**train_options)
+    config = TrainConfig(**train_options)
     seed_everything(config.seed)
     model = RNNClassifier(ClassifierConfig(vocab_size=len(vocab), labels=LABELS, **model_options))
     model.vocab = vocab
     task = build_task(model, train_data, dev_data, config)
-    return SupervisedTrainer(run_dir, task, config, log=quiet), task
+    return Trainer(run_dir, task, config, log=quiet), task
 
 
 @pytest.mark.parametrize("cell,pooling,bidirectional", [("gru", "max", True),
@@ -72,7 +74,7 @@ def test_learns_a_synthetic_task(tmp_path, cell, pooling, bidirectional):
              eval_interval=60))
     result = trainer.run(progress_bar=False)
     # Chance is about 0.5 (the dev set is balanced to within a few percent).
-    assert result.dev["accuracy"] >= 0.95, result.dev
+    assert result.scores["accuracy"] >= 0.95, result.scores
     assert result.best_metric >= 0.95 and result.stopped_by == "max_steps"
     history = [record["dev_accuracy"] for record in result.history]
     assert len(history) == 2
@@ -118,9 +120,9 @@ def test_n_steps_equal_half_plus_resume(tmp_path):
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
-    assert resumed.dev == full.dev
+    assert resumed.scores == full.scores
     # The first leg really stopped early: its step-6 dev scores differ from the final ones.
-    assert half.dev != full.dev
+    assert half.scores != full.scores
 
 
 def test_resume_refuses_changed_data_and_fixed_options(tmp_path):
@@ -227,12 +229,12 @@ def test_config_errors():
     with pytest.raises(RnnlabError, match="unknown classifier config keys"):
         ClassifierConfig.from_dict({"vocab_size": 5, "labels": LABELS, "colour": "red"})
     with pytest.raises(RnnlabError, match="max-steps must be a positive integer"):
-        SupervisedConfig(max_steps=0)
-    assert SupervisedConfig().max_epochs == 10      # the default budget
+        TrainConfig(max_steps=0)
+    assert TrainConfig().max_epochs == 10      # the default budget
 
 
 def test_budget_overrides_on_resume_replace_the_saved_budgets():
-    config = SupervisedConfig(max_epochs=3, max_time=60.0)
+    config = TrainConfig(max_epochs=3, max_time=60.0)
     resumed = config.with_overrides({"max_steps": 50, "lr": None})
     assert (resumed.max_steps, resumed.max_epochs, resumed.max_time) == (50, None, None)
     assert config.with_overrides({"eval_interval": 7}).max_epochs == 3
@@ -279,10 +281,10 @@ def test_task_without_its_metric_is_a_programming_error(tmp_path):
         def state_dict(self):
             return {}
 
-    task = SupervisedTask(model=model, sampler=OneBatch(),
+    task = PaddedTask(model=model, sampler=OneBatch(),
                           collate=lambda _: torch.ones(1, 2),
                           loss=lambda m, x: (m(x).sum(), 1), evaluate=lambda m: {"loss": 1.0})
-    trainer = SupervisedTrainer(tmp_path, task, SupervisedConfig(max_steps=1), log=quiet)
+    trainer = Trainer(tmp_path, task, TrainConfig(max_steps=1), log=quiet)
     with pytest.raises(KeyError, match="accuracy"):
         trainer.run(progress_bar=False)
 
@@ -299,8 +301,8 @@ def test_time_budget_stops_the_run(tmp_path):
 
 
 def test_an_ensemble_averages_its_members_probabilities(tmp_path):
-    from rnnlab.models.classifier import evaluate_run, predict_file
-    from rnnlab.models.classifier import predict_probabilities as _probabilities
+    from rnnlab.tasks.classify import evaluate_run, predict_file
+    from rnnlab.tasks.classify import predict_probabilities as _probabilities
 
     train, dev = write_tiny_dataset(tmp_path)
     runs = []
@@ -334,7 +336,7 @@ def test_an_ensemble_averages_its_members_probabilities(tmp_path):
 
 
 def test_an_ensemble_needs_one_label_set(tmp_path):
-    from rnnlab.models.classifier import load_ensemble
+    from rnnlab.tasks.classify import load_ensemble
 
     train, dev = write_tiny_dataset(tmp_path)
     train_classifier(train=str(train), dev=str(dev), out=tmp_path / "a", model=TINY_MODEL,

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from rnnlab.train.checkpoint import load_state
-from rnnlab.lm_train import train_char_lm
+from rnnlab.tasks.lm import train_char_lm
 
 
 def test_ctrl_c_saves_and_resume_continues(tmp_path: Path):

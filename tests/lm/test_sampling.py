@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rnnlab.errors import RnnlabError
-from rnnlab.sample import SamplingOptions, choose_next, filtered_logits
+from rnnlab.decoding import SamplingOptions, choose_next, filtered_logits
 
 # Probabilities chosen so the sorted order and the nucleus sets are easy to read off.
 PROBS = torch.tensor([0.05, 0.40, 0.10, 0.30, 0.15])

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from rnnlab.train.checkpoint import load_weights
-from rnnlab.lm_train import train_char_lm
+from rnnlab.tasks.lm import train_char_lm
 from rnnlab.models.lm import CharLM
-from rnnlab.sample import SamplingOptions
+from rnnlab.decoding import SamplingOptions
 
 TINY_MODEL = dict(cell="lstm", num_layers=2, hidden_size=24, embedding_size=8, dropout=0.1)
 
@@ -47,9 +47,9 @@ def test_n_steps_equal_half_plus_resume(tmp_path, corpus):
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
-    assert full.val.nats_per_char == resumed.val.nats_per_char
+    assert full.scores == resumed.scores
     # The first leg really stopped early: its step-6 score differs from the final one.
-    assert half.val.nats_per_char != full.val.nats_per_char
+    assert half.scores != full.scores
 
 
 def test_loss_falls_and_run_directory_is_complete(tmp_path, corpus):
@@ -65,7 +65,7 @@ def test_loss_falls_and_run_directory_is_complete(tmp_path, corpus):
     vocab_size = len(set(corpus.read_text()))
     # Clearly below a uniform guess over the vocabulary (ln V nats): the model learned something
     # in 60 tiny steps (measured: about 2.3 against ln 29 = 3.37).
-    assert result.val.nats_per_char < 0.75 * math.log(vocab_size)
+    assert result.scores["loss"] < 0.75 * math.log(vocab_size)
 
 
 def test_sampling_with_a_seed_is_reproducible(tmp_path, corpus):
@@ -119,18 +119,26 @@ def test_japanese_text_trains_saves_loads_and_samples(tmp_path):
     assert again.generate("吾輩は", 40, SamplingOptions(temperature=0.5), seed=0) == sample
 
 
-def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path, corpus):
-    from rnnlab.lm_train import TrainingDiverged, _resume_trainer
+def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path, corpus,
+                                                                          monkeypatch):
+    from rnnlab.tasks.lm import LMTask
+    from rnnlab.train.trainer import TrainingDiverged
 
     train_char_lm(data=str(corpus), out=tmp_path / "run", model=TINY_MODEL,
                   train={**tiny_train(), "max_steps": 4, "eval_interval": 2},
                   progress_bar=False, log=quiet)
     saved = (tmp_path / "run" / "model.safetensors").read_bytes()
-    trainer = _resume_trainer(tmp_path / "run", {"max_steps": 8}, torch.device("cpu"), quiet)
-    with torch.no_grad():
-        trainer.model.head.bias.fill_(float("nan"))     # poison the model: the next loss is NaN
+    real_loss = LMTask.loss
+
+    def poisoned(self, model, batch):      # the resumed run's next loss is NaN
+        loss, count = real_loss(self, model, batch)
+        return loss * float("nan"), count
+
+    monkeypatch.setattr(LMTask, "loss", poisoned)
     with pytest.raises(TrainingDiverged, match=r"loss became nan at step 5.*--lr"):
-        trainer.run(progress_bar=False)
+        train_char_lm(resume=tmp_path / "run", overrides={"max_steps": 8}, progress_bar=False,
+                      log=quiet)
+    monkeypatch.setattr(LMTask, "loss", real_loss)
     assert (tmp_path / "run" / "model.safetensors").read_bytes() == saved
     # The kept checkpoint still resumes.
     assert train_char_lm(resume=tmp_path / "run", overrides={"max_steps": 6},

@@ -8,10 +8,9 @@ import torch
 
 from rnnlab.data.conllu_io import format_conllu, parse_conllu, read_conllu
 from rnnlab.errors import RnnlabError
-from rnnlab.models.tagger import (
-    Tagger, TaggerVocab, config_for, evaluate_file, evaluate_tagger, make_batch, score_tags,
-    train_tagger,
-)
+from rnnlab.data.tagging import TaggerVocab, make_batch
+from rnnlab.models.tagger import Tagger, config_for
+from rnnlab.tasks.tag import evaluate_file, evaluate_tagger, score_tags, train_tagger
 
 TINY = dict(word_embedding_size=16, char_embedding_size=8, char_hidden_size=16, hidden_size=32,
             num_layers=1)

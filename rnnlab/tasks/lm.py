@@ -1,0 +1,253 @@
+"""The character language model as a task: text in, stream batches, loss, evaluation, training.
+
+One call, `train_char_lm`, does what `rnnlab train` does. The run directory (rnnlab.train) holds
+everything needed to continue or to sample:
+
+    RUN/config.json      {"kind": "char_lm", "model": CharLMConfig, "train": CharLMTrainConfig,
+                          "data": DataSource}
+    RUN/vocab.json       the character vocabulary
+    RUN/model.safetensors, best.safetensors, trainer_state.*, metrics.jsonl, loss.png
+
+What makes the LM different from the padded-batch tasks is only its data: contiguous streams
+read window by window (rnnlab.data.streams), with the recurrent state carried, detached, from
+one window to the next. `LMTask` keeps that state; it is part of the task state, so a resumed
+run carries on exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from rnnlab.data.corpus import load_corpus
+from rnnlab.data.streams import StreamBatcher, eval_windows, split_train_val
+from rnnlab.data.textfile import read_text
+from rnnlab.data.vocab import CharVocab
+from rnnlab.errors import RnnlabError
+from rnnlab.models.lm import CharLM, CharLMConfig, detach_state
+from rnnlab.train.config import CharLMTrainConfig
+from rnnlab.train.precision import autocast
+from rnnlab.train.run import check_unchanged, launch, open_run
+from rnnlab.train.trainer import Task, TrainResult
+
+
+@dataclass
+class DataSource:
+    """Where the text came from, so a resumed run reads the same text (checked by hash)."""
+    data: str | None = None
+    dataset: str | None = None
+    val: str | None = None
+    sha256: str = ""
+
+    def load(self) -> tuple[str, str | None, str]:
+        """(train-or-full text, separate validation text or None, description)."""
+        text, description = load_corpus(data=self.data, dataset=self.dataset)
+        val_text = read_text(self.val) if self.val else None
+        return text, val_text, description
+
+
+def text_digest(text: str, val_text: str | None) -> str:
+    digest = hashlib.sha256(text.encode("utf-8"))
+    if val_text is not None:
+        digest.update(b"\0validation\0" + val_text.encode("utf-8"))
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation over a whole held-out text
+
+
+@dataclass(frozen=True)
+class LMScore:
+    nats_per_char: float
+    num_chars: int
+
+    @property
+    def bits_per_char(self) -> float:
+        return self.nats_per_char / math.log(2)
+
+    @property
+    def perplexity(self) -> float:
+        return math.exp(self.nats_per_char)
+
+    def as_dict(self) -> dict:
+        return {"nats_per_char": self.nats_per_char, "bits_per_char": self.bits_per_char,
+                "perplexity": self.perplexity, "num_chars": self.num_chars}
+
+    def summary(self) -> str:
+        return (f"{self.nats_per_char:.4f} nats/char, {self.bits_per_char:.4f} bits/char, "
+                f"perplexity {self.perplexity:.3f} over {self.num_chars:,} characters")
+
+
+@torch.no_grad()
+def evaluate_lm(model: CharLM, ids: np.ndarray, batch_size: int = 64, bptt: int = 256,
+                precision: str = "fp32", device: torch.device | None = None) -> LMScore:
+    """Mean loss over every target of `ids` (N,) — every character but the first, which has no
+    context — carrying state along each stream."""
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total, count, state = 0.0, 0, None
+    try:
+        for window in eval_windows(ids, batch_size, bptt):
+            if window.reset_state:
+                state = None
+            x, y = window.x.to(device), window.y.to(device)
+            with autocast(precision, device):
+                logits, state = model(x, state)
+            total += F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1),
+                                     reduction="sum").item()
+            count += y.numel()
+    finally:
+        model.train(was_training)
+    return LMScore(total / count, count)
+
+
+def lm_summary_line(scores: dict) -> str:
+    """A trainer's LM scores ({"loss": nats/char, ...}) as one line, like LMScore.summary()."""
+    nats = scores["loss"]
+    return (f"{nats:.4f} nats/char, {nats / math.log(2):.4f} bits/char, "
+            f"perplexity {math.exp(min(nats, 700.0)):.3f}")
+
+
+# --------------------------------------------------------------------------------------------
+# The task
+
+
+class LMTask(Task):
+    """Stream windows with a carried, detached recurrent state (truncated BPTT)."""
+    metric = "loss"
+    higher_is_better = False
+    eval_prefix = "val"
+    count_name = "tokens"
+
+    def __init__(self, model: CharLM, train_ids: np.ndarray, val_ids: np.ndarray,
+                 config: CharLMTrainConfig, rank: int = 0, world_size: int = 1):
+        self.model = model
+        self.val_ids = val_ids
+        self.config = config
+        self.batcher = StreamBatcher(train_ids, config.batch_size, config.bptt, rank=rank,
+                                     world_size=world_size)
+        self.state = None            # carried recurrent state, detached
+
+    def steps_per_epoch(self) -> int:
+        return self.batcher.windows_per_epoch
+
+    def epochs_done(self) -> float:
+        return self.batcher.epoch + self.batcher.position / self.batcher.windows_per_epoch
+
+    def next_batch(self) -> dict:
+        window = self.batcher.next_window()
+        if window.reset_state:
+            self.state = None        # a new pass over the text: nothing to carry from its end
+        return {"x": window.x, "y": window.y}
+
+    def loss(self, model, batch: dict) -> tuple[torch.Tensor, int]:
+        logits, state = model(batch["x"], self.state)                  # (B, t, V)
+        self.state = detach_state(state)
+        y = batch["y"]
+        return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1)), y.numel()
+
+    def evaluate(self, model) -> dict[str, float]:
+        # Called inside the trainer's autocast: no precision of its own here.
+        score = evaluate_lm(model, self.val_ids, self.config.eval_batch_size,
+                            max(self.config.bptt, 256))
+        return {"loss": score.nats_per_char, "bpc": score.bits_per_char}
+
+    def state_dict(self) -> dict:
+        state = self.state if isinstance(self.state, tuple) else (
+            () if self.state is None else (self.state,))
+        return {"batcher": self.batcher.state_dict(), "carried_state": [t.cpu() for t in state]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.batcher.load_state_dict(state["batcher"])
+        device = next(self.model.parameters()).device
+        carried = [t.to(device) for t in state["carried_state"]]
+        self.state = None if not carried else (tuple(carried) if len(carried) > 1 else carried[0])
+
+    def after_evaluation(self, model, step: int) -> str:
+        from rnnlab.decoding import SamplingOptions
+
+        if not self.config.sample_length:
+            return ""
+        text = model.generate("", self.config.sample_length, SamplingOptions(temperature=0.8),
+                              seed=step)
+        return text + "\n" + "-" * 40
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+
+
+def train_char_lm(*, data: str | None = None, dataset: str | None = None, val: str | None = None,
+                  out: str | Path | None = None, model: dict | None = None,
+                  train: dict | None = None, resume: str | Path | None = None,
+                  overrides: dict | None = None, device: str = "cpu", progress_bar: bool = True,
+                  log: Callable[[str], None] = print) -> TrainResult:
+    """Train a new run in `out`, or continue the run in `resume`.
+
+    `model` and `train` are CharLMConfig / CharLMTrainConfig fields (missing ones take
+    defaults). When resuming, the saved configuration is used; `overrides` may change the
+    budgets (max_steps, max_epochs, max_time), decay_steps and eval_interval.
+    """
+    run = open_run(CharLM.kind, CharLMTrainConfig, resume=resume,
+                   out=out or time.strftime("runs/charlm-%Y%m%d-%H%M%S"), train_options=train,
+                   overrides=overrides)
+    config = run.train_config
+    if run.resuming:
+        source = DataSource(**run.saved["data"])
+        vocab = CharVocab.load(run.run_dir / "vocab.json")
+        model_config = CharLMConfig.from_dict(run.saved["model"])
+        text, val_text, description = source.load()
+        check_unchanged((source.sha256,), (text_digest(text, val_text),), run.run_dir,
+                        "training text")
+    else:
+        source = DataSource(data=data, dataset=dataset, val=val)
+        text, val_text, description = source.load()
+        source.sha256 = text_digest(text, val_text)
+        # The vocabulary covers the training text; with a separate --val file its unseen
+        # characters are skipped (and counted) rather than failing the run.
+        vocab = CharVocab.from_text(text)
+        model_config = CharLMConfig(vocab_size=len(vocab), **(model or {}))
+        _check_corpus_length(len(text), val_text is not None, config, description)
+    train_ids, val_ids = _encode_splits(vocab, text, val_text, config.val_fraction)
+    log(f"data: {description}: {len(train_ids):,} training and {len(val_ids):,} validation "
+        f"characters, vocabulary {len(vocab)}")
+
+    def make_task() -> LMTask:
+        network = CharLM(model_config)
+        network.vocab = vocab
+        return LMTask(network, train_ids, val_ids, config)
+
+    return launch(run, make_task, vocab=vocab, device=device, progress_bar=progress_bar, log=log,
+                  config={"kind": CharLM.kind, "model": model_config.to_dict(),
+                          "data": asdict(source)},
+                  describe=lambda task, trainer: (f"cell {model_config.cell}, "
+                                                  f"{model_config.num_layers}×{model_config.hidden_size}"))
+
+
+def _encode_splits(vocab: CharVocab, text: str, val_text: str | None,
+                   val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    if val_text is None:
+        return split_train_val(vocab.encode(text), val_fraction)
+    return vocab.encode(text), vocab.encode(val_text, unknown="skip")
+
+
+def _check_corpus_length(num_chars: int, separate_val: bool, config: CharLMTrainConfig,
+                         description: str) -> None:
+    """Refuse, before anything is written, a text too short for one full training batch."""
+    needed = config.batch_size * config.bptt + 1
+    num_train = num_chars if separate_val else num_chars - int(num_chars * config.val_fraction)
+    if num_train < needed:
+        raise RnnlabError(
+            f"{description}: the training split has {num_train:,} characters, but batch size "
+            f"{config.batch_size} × BPTT {config.bptt} needs at least {needed:,}; use more text "
+            "or lower --batch-size / --bptt")

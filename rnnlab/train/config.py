@@ -1,0 +1,151 @@
+"""Training options of every task: one dataclass, with per-task defaults as subclasses.
+
+Torch-free on purpose: the CLI reads its defaults from these classes, and `--help` must not pay
+for importing torch. A task whose best defaults differ (found by the sweeps in BENCHMARKS.md)
+subclasses `TrainConfig` and redeclares those fields; the fields, their meaning and the checks
+stay in one place.
+
+Budgets: `max_steps`, `max_epochs` (may be fractional) and `max_time` (seconds of training,
+evaluation excluded); the first reached stops the run. With none given, the class's
+`DEFAULT_BUDGET` applies. The cosine decays over `decay_steps` (default: the step budget), or
+over `max_time` when time is the only budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar
+
+from rnnlab.errors import RnnlabError
+
+BUDGETS = ("max_steps", "max_epochs", "max_time")
+# The options that may change when a run is resumed; everything else is fixed by the run.
+RESUMABLE_OPTIONS = BUDGETS + ("decay_steps", "eval_interval")
+
+
+def require_positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise RnnlabError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
+
+
+@dataclass
+class TrainConfig:
+    """AdamW with warm-up and cosine decay, clipping, budgets, evaluation, precision, seed."""
+    batch_size: int = 32
+    eval_batch_size: int = 256
+    lr: float = 2e-3
+    beta2: float = 0.999
+    weight_decay: float = 0.01
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.05
+    clip_norm: float | None = 5.0
+    max_steps: int | None = None
+    max_epochs: float | None = None
+    max_time: float | None = None        # seconds of training (evaluation excluded)
+    decay_steps: int | None = None       # length of the cosine; default: the step budget
+    eval_interval: int = 200             # steps between evaluations (and saves)
+    log_interval: int = 10               # steps between metrics.jsonl records
+    precision: str = "fp32"              # "fp32", "bf16" or "auto" (rnnlab.train.precision)
+    seed: int = 1234
+
+    DEFAULT_BUDGET: ClassVar[dict] = {"max_epochs": 10}
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "eval_batch_size", "eval_interval", "log_interval"):
+            require_positive_int(name, getattr(self, name))
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
+            raise RnnlabError(f"learning rate must be > 0, got {self.lr!r}")
+        if not 0.0 <= self.beta2 < 1.0:
+            raise RnnlabError(f"beta2 must be in [0, 1), got {self.beta2!r}")
+        if self.weight_decay < 0:
+            raise RnnlabError(f"weight decay must be >= 0, got {self.weight_decay!r}")
+        if self.warmup_steps < 0:
+            raise RnnlabError(f"warm-up steps must be >= 0, got {self.warmup_steps!r}")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise RnnlabError(f"min lr ratio must be in [0, 1], got {self.min_lr_ratio!r}")
+        if self.clip_norm is not None and not self.clip_norm > 0:
+            raise RnnlabError(f"clip norm must be > 0 (or None for no clipping), got {self.clip_norm!r}")
+        for name in ("max_steps", "decay_steps"):
+            if getattr(self, name) is not None:
+                require_positive_int(name, getattr(self, name))
+        for name in ("max_epochs", "max_time"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and value > 0):
+                raise RnnlabError(f"{name.replace('_', '-')} must be > 0, got {value!r}")
+        if all(getattr(self, name) is None for name in BUDGETS):
+            for name, value in self.DEFAULT_BUDGET.items():
+                setattr(self, name, value)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise RnnlabError(f"unknown training options {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+    def with_overrides(self, overrides: dict):
+        """A resumed run's config: only RESUMABLE_OPTIONS may change.
+
+        A new budget (any of max_steps, max_epochs, max_time) replaces all the saved budgets.
+        """
+        given = {key: value for key, value in overrides.items() if value is not None}
+        refused = sorted(set(given) - set(RESUMABLE_OPTIONS))
+        if refused:
+            raise RnnlabError(f"--{refused[0].replace('_', '-')} cannot change on --resume; only "
+                              f"{', '.join('--' + o.replace('_', '-') for o in RESUMABLE_OPTIONS)} can")
+        data = self.to_dict()
+        if any(key in given for key in BUDGETS):
+            data.update({key: None for key in BUDGETS})
+        data.update(given)
+        return type(self).from_dict(data)
+
+
+@dataclass
+class CharLMTrainConfig(TrainConfig):
+    """The char LM's defaults (see BENCHMARKS.md, "Char-LM defaults", for the sweep behind them):
+    batch 64 × BPTT 32, lr 7e-3, short warm-up, no weight decay, clip 1.0, 300 s by default."""
+    batch_size: int = 64
+    eval_batch_size: int = 64
+    lr: float = 7e-3
+    beta2: float = 0.99
+    weight_decay: float = 0.0
+    warmup_steps: int = 30
+    min_lr_ratio: float = 0.1
+    clip_norm: float | None = 1.0
+    precision: str = "auto"
+    seed: int = 1337
+    bptt: int = 32                       # characters per training window
+    val_fraction: float = 0.1            # the last share of the text, unless a --val file is given
+    sample_length: int = 200             # characters printed at each evaluation (0: none)
+
+    DEFAULT_BUDGET: ClassVar[dict] = {"max_time": 300.0}
+
+    def __post_init__(self) -> None:
+        require_positive_int("bptt", self.bptt)
+        if not 0.0 < self.val_fraction < 1.0:
+            raise RnnlabError(f"val fraction must be in (0, 1), got {self.val_fraction}")
+        if isinstance(self.sample_length, bool) or not isinstance(self.sample_length, int) \
+                or self.sample_length < 0:
+            raise RnnlabError(f"sample length must be >= 0, got {self.sample_length!r}")
+        super().__post_init__()
+
+
+@dataclass
+class ClassifierTrainConfig(TrainConfig):
+    """Classification defaults from SST-2 trials (BENCHMARKS.md): lr 4e-3 learned faster than
+    2e-3 per step, and a BiGRU peaks after 2-3 epochs, so 3 epochs when no budget is given."""
+    lr: float = 4e-3
+
+    DEFAULT_BUDGET: ClassVar[dict] = {"max_epochs": 3}
+
+
+def field_default(config_class: type, name: str) -> Any:
+    """The default of one field of a config dataclass (for CLI help texts)."""
+    for item in fields(config_class):
+        if item.name == name:
+            return item.default
+    raise KeyError(f"{config_class.__name__} has no field {name!r}")

@@ -1,0 +1,106 @@
+"""Start a new run or resume one: the steps every task takes around the one trainer.
+
+    new run                                       --resume RUN
+    -------                                       ------------
+    TrainConfig from defaults + given options     TrainConfig from RUN/config.json + overrides
+    refuse an --out that already holds a run      (only budgets and eval interval may change)
+    read the data, record its sha256              read the data, refuse it if its sha256 changed
+    build the vocabulary                          load RUN/vocab.json
+          └──────────── seed, build model and task, Trainer ────────────┘
+    write vocab.json and config.json              restore weights + trainer state, rewrite
+                                                  config.json with the new budgets
+
+A task module does the middle part (its data and vocabulary) and calls `open_run` first and
+`launch` last.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from rnnlab.errors import RnnlabError
+from rnnlab.train import checkpoint
+from rnnlab.train.config import TrainConfig
+from rnnlab.train.runstate import seed_everything
+from rnnlab.train.trainer import Task, Trainer, TrainResult
+
+
+@dataclass
+class OpenedRun:
+    run_dir: Path
+    train_config: TrainConfig
+    saved: dict | None          # config.json of the run being resumed; None for a new run
+
+    @property
+    def resuming(self) -> bool:
+        return self.saved is not None
+
+
+def open_run(kind: str, config_class: type[TrainConfig], *, resume: str | Path | None,
+             out: str | Path | None, train_options: dict | None,
+             overrides: dict | None) -> OpenedRun:
+    """The run directory and training config of a new run (`out`) or a resumed one (`resume`)."""
+    if resume is not None:
+        run_dir = Path(resume)
+        saved = checkpoint.read_config(run_dir, expected_kind=kind)
+        train_config = config_class.from_dict(saved["train"]).with_overrides(overrides or {})
+        return OpenedRun(run_dir, train_config, saved)
+    train_config = config_class.from_dict(train_options or {})
+    run_dir = Path(out)
+    if (run_dir / checkpoint.CONFIG_FILE).exists():
+        raise RnnlabError(f"{run_dir} already holds a run; continue it with --resume {run_dir} "
+                          "or choose another --out")
+    return OpenedRun(run_dir, train_config, None)
+
+
+def launch(run: OpenedRun, make_task: Callable[[], Task], *, config: dict, vocab: Any,
+           device: torch.device | str = "cpu", progress_bar: bool = True,
+           log: Callable[[str], None] = print, describe: Callable[[Task, Trainer], str] | None = None
+           ) -> TrainResult:
+    """Seed, build the task, restore (when resuming) or write the new run's files, train.
+
+    `config` is the config.json document without its training section (kind, model, data, ...).
+    """
+    seed_everything(run.train_config.seed)       # the initial weights depend on the seed only
+    task = make_task()
+    trainer = Trainer(run.run_dir, task, run.train_config, device=resolve_device(device), log=log)
+    if run.resuming:
+        trainer.restore()
+        log(f"resuming {run.run_dir} at step {trainer.step}")
+    else:
+        run.run_dir.mkdir(parents=True, exist_ok=True)
+        vocab.save(run.run_dir / checkpoint.VOCAB_FILE)
+    checkpoint.write_config(run.run_dir, {**(run.saved or {}), **config,
+                                          "train": run.train_config.to_dict()})
+    model = task.model
+    summary = describe(task, trainer) if describe else ""
+    log(f"run directory: {run.run_dir}  |  {model.num_parameters():,} parameters"
+        f"{', ' + summary if summary else ''}, precision {trainer.precision}, "
+        f"device {trainer.device}")
+    return trainer.run(progress_bar=progress_bar)
+
+
+def check_unchanged(recorded: tuple, actual: tuple, run_dir: Path, what: str) -> None:
+    """Refuse to resume on data whose digests differ from the ones the run recorded."""
+    if recorded != actual:
+        raise RnnlabError(f"the {what} of {run_dir} has changed since it started (its "
+                          "sha256 differs); resume needs the same data")
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """'auto' → cuda where available, else cpu; an unavailable device is one clear error."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise RnnlabError(f"unknown device {device!r}; expected cpu, cuda, cuda:N or auto") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise RnnlabError(f"device {device!r} requested but no CUDA GPU is available; use cpu")
+    return resolved
