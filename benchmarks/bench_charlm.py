@@ -34,10 +34,11 @@ from report import SHARED_DATA, command_line, machine_description, markdown_tabl
 from rnnlab.data.streams import StreamBatcher, split_train_val  # noqa: E402
 from rnnlab.data.textfile import read_text  # noqa: E402
 from rnnlab.data.vocab import CharVocab  # noqa: E402
-from rnnlab.lm_eval import evaluate_lm  # noqa: E402
-from rnnlab.lm_train import CharLMTrainer, TrainConfig, train_char_lm  # noqa: E402
+from rnnlab.tasks.lm import LMTask, evaluate_lm, train_char_lm  # noqa: E402
+from rnnlab.train.config import CharLMTrainConfig  # noqa: E402
+from rnnlab.train.trainer import Trainer  # noqa: E402
 from rnnlab.models.lm import CharLM, CharLMConfig  # noqa: E402
-from rnnlab.sample import SamplingOptions  # noqa: E402
+from rnnlab.decoding import SamplingOptions  # noqa: E402
 
 CORPUS = SHARED_DATA / "tinyshakespeare" / "input.txt"
 # The issue: nanoGPT's CPU recipe "reaches 1.886 in about 80 s" on the machine of the targets.
@@ -107,7 +108,7 @@ def baseline_time_to_quality(budget: float, vocab, train, val) -> float:
         spent += time.perf_counter() - t0
     lm = CharLM(CharLMConfig(vocab_size=len(vocab), cell="lstm", embedding_size=128,
                              hidden_size=256, num_layers=2))
-    lm.load_state_dict(model.state_dict())
+    lm.load_state_dict(CharLM.upgrade_state_dict(model.state_dict()))   # its rnn.* names
     return evaluate_lm(lm, val).nats_per_char
 
 
@@ -115,7 +116,7 @@ def rnnlab_time_to_quality(budget: float, workdir: Path) -> tuple[float, int, st
     result = train_char_lm(data=str(CORPUS), out=workdir / f"run-{int(budget)}",
                            train={"max_time": budget, "sample_length": 0},
                            progress_bar=False, log=lambda m: None)
-    return result.val.nats_per_char, result.step, str(result.run_dir)
+    return result.scores["loss"], result.step, str(result.run_dir)
 
 
 def throughput(repeats: int, steps_per_repeat: int, vocab, train, cell: str = "lstm",
@@ -123,10 +124,12 @@ def throughput(repeats: int, steps_per_repeat: int, vocab, train, cell: str = "l
     """Median tokens/s of rnnlab's step and of the plain fp32 loop, interleaved."""
     size = dict(cell=cell, embedding_size=128, hidden_size=512, num_layers=2)
     tmp = Path(tempfile.mkdtemp())
-    trainer = CharLMTrainer(tmp, CharLMConfig(vocab_size=len(vocab), **size),
-                            TrainConfig(batch_size=64, bptt=128, max_steps=10**9),
-                            vocab, train, train[:10_000], torch.device("cpu"), log=lambda m: None)
-    trainer.model.use_fused_gru = fused_gru
+    if fused_gru:
+        size["cell"] = "gru_fused"
+    config = CharLMTrainConfig(batch_size=64, bptt=128, max_steps=10**9)
+    model = CharLM(CharLMConfig(vocab_size=len(vocab), **size))
+    trainer = Trainer(tmp, LMTask(model, train, train[:10_000], config), config,
+                      log=lambda m: None)
     torch.manual_seed(0)
     plain = (PlainLSTM if cell == "lstm" else PlainGRU)(len(vocab), 128, 512, 2)
     plain_step = plain_step_fn(plain, torch.optim.AdamW(plain.parameters(), lr=1e-3),
@@ -193,7 +196,7 @@ def main() -> None:
          ["plain fp32 nn.GRU loop", f"{gru_theirs:,.0f}", "1.00×"]]) + "\n")
     sections.append("On a CPU, fp32 nn.LSTM already runs through oneDNN's fused LSTM, so "
                     "rnnlab's LSTM step is nn.LSTM's. The GRU rows time rnnlab's opt-in fused GRU "
-                    "kernel (`rnnlab/nn/fused_gru.py`) against nn.GRU's per-op loop.\n")
+                    "kernel (`rnnlab/nn/cells/fused_gru.py`, cell `gru_fused`) against nn.GRU's per-op loop.\n")
 
     scaled: list[int] = []
     if not args.skip_gpt:

@@ -43,7 +43,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import SHARED_DATA, command_line, machine_description, markdown_table, write_section  # noqa: E402
 
-from rnnlab.models.classifier import evaluate_run, train_classifier  # noqa: E402
+from rnnlab.tasks.classify import evaluate_run, train_classifier  # noqa: E402
 
 SECTION = "sst2"
 
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace, folder: Path) -> dict:
     for seed in args.seeds:
         result = train_member(args, seed, folder / f"seed{seed}")
         members.append((seed, result))
-        print(f"seed {seed}: dev accuracy (last weights) {result.dev['accuracy']:.4f}; best "
+        print(f"seed {seed}: dev accuracy (last weights) {result.scores['accuracy']:.4f}; best "
               f"{result.best_metric:.4f} at step {result.best_step}; {result.step} steps, "
               f"{result.epochs:.2f} epochs, {result.train_time:.0f} s", flush=True)
     ensemble = evaluate_run([result.run_dir for _, result in members],
@@ -119,7 +119,7 @@ def main(argv=None) -> None:
             outcome = run(args, Path(folder))
     load_after = os.getloadavg()
     members, ensemble = outcome["members"], outcome["ensemble"]
-    accuracies = [result.dev["accuracy"] for _, result in members]
+    accuracies = [result.scores["accuracy"] for _, result in members]
     train_time = sum(result.train_time for _, result in members)
     print(f"members' last-weights accuracy {', '.join(f'{a:.4f}' for a in accuracies)} (mean "
           f"{statistics.mean(accuracies):.4f}); ensemble of {len(members)}: "
@@ -135,9 +135,9 @@ def main(argv=None) -> None:
     rows = [[f"member, seed {seed}", result.step, f"{result.epochs:.2f}",
              f"{result.train_time:.0f}",
              f"{result.step * args.batch_size / max(result.train_time, 1e-9):,.0f}",
-             f"{100 * result.dev['accuracy']:.2f}%",
+             f"{100 * result.scores['accuracy']:.2f}%",
              f"{100 * result.best_metric:.2f}% (step {result.best_step})",
-             f"{100 * result.dev['macro_f1']:.2f}%"] for seed, result in members]
+             f"{100 * result.scores['macro_f1']:.2f}%"] for seed, result in members]
     rows.append([f"**ensemble of {len(members)}** (mean probability, last weights)", "", "",
                  f"{train_time:.0f}", "", f"**{100 * ensemble.accuracy:.2f}%**", "",
                  f"{100 * ensemble.macro_f1:.2f}%"])

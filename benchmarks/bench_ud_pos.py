@@ -74,7 +74,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from rnnlab.models.tagger import evaluate_file, train_tagger
+    from rnnlab.tasks.tag import evaluate_file, train_tagger
     from rnnlab.train.metrics import read_metrics
 
     train_path, dev_path = args.data_dir / TRAIN_FILE, args.data_dir / DEV_FILE

@@ -20,10 +20,12 @@ import textwrap
 
 from torch import nn
 
-from rnnlab.diagnostics.params import (CHAPTER_EXAMPLES, GATES, build_model, count_parameters,
+from rnnlab.nn.cells import get_cell
+from rnnlab.diagnostics.params import (CHAPTER_EXAMPLES, build_model, count_parameters,
                                        format_breakdown, recurrent_parameters)
 
 INPUT, HIDDEN, OUTPUT = 50, 128, 10
+LSTM_GATES = get_cell("lstm").gates     # i, f, g, o
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -78,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         all_agree &= formula == actual
         print(f"  {cell:<9} {layers:>6} {str(bidirectional):>5}  {formula:>9,}  {actual:>11,}"
               f"{'' if formula == actual else '  MISMATCH'}")
-    print(f"  single-layer LSTM check by hand: {GATES['lstm']}·{HIDDEN}·({INPUT} + {HIDDEN} + 2) "
-          f"= {GATES['lstm'] * HIDDEN * (INPUT + HIDDEN + 2):,}")
+    print(f"  single-layer LSTM check by hand: {LSTM_GATES}·{HIDDEN}·({INPUT} + {HIDDEN} + 2) "
+          f"= {LSTM_GATES * HIDDEN * (INPUT + HIDDEN + 2):,}")
     return 0 if all_agree and calculated == measured else 1
 
 

@@ -105,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from rnnlab.data.conllu_io import write_conllu
-    from rnnlab.models.tagger import Tagger, evaluate_file, make_batch, train_tagger
+    from rnnlab.data.tagging import make_batch
+    from rnnlab.models.tagger import Tagger
+    from rnnlab.tasks.tag import evaluate_file, train_tagger
 
     # The data: the first N training sentences, and dev sentences whose tags all occur in them
     # (a tagger cannot be scored on a tag it was never shown).

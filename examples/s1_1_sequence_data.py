@@ -100,7 +100,8 @@ def task_types() -> None:
     from rnnlab.data.vocab import CharVocab
     from rnnlab.models.classifier import ClassifierConfig, RNNClassifier
     from rnnlab.models.lm import CharLM, CharLMConfig
-    from rnnlab.models.tagger import Tagger, TaggerVocab, config_for, make_batch
+    from rnnlab.data.tagging import TaggerVocab, make_batch
+    from rnnlab.models.tagger import Tagger, config_for
 
     print("== 3. the four task types, as rnnlab models ==")
     torch.manual_seed(0)

@@ -10,9 +10,9 @@ This example
    shorter batch of the first epoch (and that the state it carries belongs to other text);
 3. shows rnnlab's contiguous-stream batching (`StreamBatcher`), where row b of each window
    continues row b of the previous one and a short last window is handled;
-4. trains the chapter's model with `rnnlab.lm_train.train_char_lm` (the function behind
+4. trains the chapter's model with `rnnlab.tasks.lm.train_char_lm` (the function behind
    `rnnlab train`), writing a run directory with a loss plot;
-5. samples from it at several temperatures (`CharLM.generate`, `rnnlab.sample`) and measures
+5. samples from it at several temperatures (`CharLM.generate`, `rnnlab.decoding`) and measures
    how temperature changes the next-character distribution.
 
     python examples/s1_6_char_lm.py --out runs/           # the chapter's text
@@ -35,8 +35,8 @@ from torch.nn import functional as F
 from rnnlab.data.streams import StreamBatcher, split_train_val
 from rnnlab.data.textfile import read_text
 from rnnlab.data.vocab import CharVocab
-from rnnlab.tasks.lm import evaluate_lm
-from rnnlab.tasks.lm import train_char_lm
+from rnnlab.errors import RnnlabError
+from rnnlab.tasks.lm import evaluate_lm, lm_summary_line, train_char_lm
 from rnnlab.models.lm import CharLM, CharLMConfig, detach_state
 from rnnlab.decoding import SamplingOptions, filtered_logits
 
@@ -106,8 +106,8 @@ def chapter_loop(ids: np.ndarray, vocab_size: int) -> None:
               f"{state_rows}", end="")
         try:
             logits, hidden = model(batch_x, hidden)
-        except RuntimeError as err:
-            print(f"\n  -> RuntimeError: {str(err).splitlines()[0]}")
+        except (RuntimeError, RnnlabError) as err:   # rnnlab's encoder checks the state first
+            print(f"\n  -> {type(err).__name__}: {str(err).splitlines()[0]}")
             print(f"  The last batch has {len(batch_x)} windows ({len(x_all)} = "
                   f"{len(x_all) // CHAPTER_BATCH_SIZE}·{CHAPTER_BATCH_SIZE} + "
                   f"{len(x_all) % CHAPTER_BATCH_SIZE}) but the carried state has "
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     train_score = evaluate_lm(model, train_ids, batch_size=4, bptt=64)
     print(f"  stopped by {result.stopped_by} after {result.step} steps")
     print(f"  training text: {train_score.summary()}")
-    print(f"  held-out last 10%: {result.val.summary()}")
+    print(f"  held-out last 10%: {lm_summary_line(result.scores)}")
     print(f"  (uniform guessing is ln {len(vocab)} = {math.log(len(vocab)):.4f} nats/char; a "
           "few lines of text can be memorised, not generalised from: use --text for real data)")
     print(f"  loss plot: {run_dir / 'loss.png'}")

@@ -239,7 +239,7 @@ def test_s1_6_char_lm_counts_crash_and_sampling(runs):
     assert f"= {windows}" in _line(output, "training windows of 25 characters")
     assert f"parameters: {params:,}" in output
     last = windows % 32
-    assert f"RuntimeError: Expected hidden size (1, {last}, 64), got [1, 32, 64]" in output
+    assert f"RnnlabError: state has shape (1, 32, 64), expected (1, {last}, 64)" in output
     # rnnlab's batching: 10% held out, 2 contiguous streams, windows of 25, a short last one.
     train_chars = len(CHAPTER_TEXT) - int(0.1 * len(CHAPTER_TEXT))
     stream = (train_chars - 1) // 2

@@ -50,12 +50,15 @@ FRESH_DEFAULTS = {"cell": "rnn_tanh", "hidden": 128, "layers": 1, "embedding": 3
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    from rnnlab.nn.cells import cell_names   # torch-free
+
     group = parser.add_argument_group("model (untrained, or a trained run with --run)")
     group.add_argument("--run", metavar="RUN", help="a run directory written by rnnlab train")
     group.add_argument("--weights", default="best", metavar="best|last",
                        help="which weights of --run to load (default: best)")
     group.add_argument("--cell", metavar="CELL",
-                       help=f"rnn_tanh, rnn_relu, lstm or gru (default: {FRESH_DEFAULTS['cell']})")
+                       help=f"a registered cell: {', '.join(cell_names())} "
+                            f"(default: {FRESH_DEFAULTS['cell']})")
     group.add_argument("--hidden", type=int, metavar="H",
                        help=f"hidden size (default: {FRESH_DEFAULTS['hidden']})")
     group.add_argument("--layers", type=int, metavar="L",
@@ -107,7 +110,8 @@ def load_model(args):
 
     Returns (None, None) for an untrained model: its vocabulary comes from the text.
     """
-    from rnnlab.models.lm import CELLS, CharLM
+    from rnnlab.models.lm import CharLM
+    from rnnlab.nn.cells import get_cell
 
     fresh_options = {"--cell": args.cell, "--hidden": args.hidden, "--layers": args.layers,
                      "--embedding": args.embedding, "--init-scale": args.init_scale}
@@ -116,8 +120,8 @@ def load_model(args):
     if args.init_scale is not None and not (math.isfinite(args.init_scale)
                                             and args.init_scale >= 0):
         raise RnnlabError(f"--init-scale must be a finite number >= 0, got {args.init_scale}")
-    if args.cell is not None and args.cell not in CELLS:
-        raise RnnlabError(f"unknown cell {args.cell!r}; choose one of {', '.join(CELLS)}")
+    if args.cell is not None:
+        get_cell(args.cell)        # an unknown name raises, listing the registered cells
     if args.run is None:
         return None, None
     given = [name for name, value in fresh_options.items() if value is not None]

@@ -26,12 +26,15 @@ output:
 
 
 def register(subparsers) -> None:
+    from rnnlab.nn.cells import cell_names   # torch-free
+
     parser = subparsers.add_parser(
         "initscale", help="exercise 4: gradient decay per init scale and cell",
         description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cells", default="rnn,lstm,gru", metavar="C1,C2,...",
-                        help="rnn (= rnn_tanh), rnn_relu, lstm, gru (default: rnn,lstm,gru)")
+                        help=f"registered cells ({', '.join(cell_names())}; rnn = rnn_tanh; "
+                             "default: rnn,lstm,gru)")
     parser.add_argument("--scales", default="0.01,0.1,0.5,1,2", metavar="S1,S2,...",
                         help="init scales (default: 0.01,0.1,0.5,1,2)")
     parser.add_argument("--hidden", type=int, default=64, help="hidden size (default: 64)")

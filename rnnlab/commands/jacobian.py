@@ -61,8 +61,13 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import torch
 
-    from rnnlab.diagnostics.gradflow import RecurrentStack
-    from rnnlab.diagnostics.jacobian import METHODS, analyse_layer, format_table
+    from rnnlab.diagnostics.gradflow import RecurrentStack, recurrent_module
+    from rnnlab.diagnostics.jacobian import (
+        CLOSED_FORM_CELLS,
+        METHODS,
+        analyse_layer,
+        format_table,
+    )
     from rnnlab.diagnostics.plots import plot_jacobians
 
     require_positive("--rows", args.rows)
@@ -71,10 +76,10 @@ def run(args) -> int:
         raise RnnlabError(f"unknown --method {args.method!r}; choose one of {', '.join(METHODS)}")
     model, ids, _, description, data = model_and_batch(args, batch_size=1)
     model.to(torch.float64).eval()
-    stack = RecurrentStack.from_module(model.rnn)
-    if args.method == "closed" and stack.cell not in ("rnn_tanh", "rnn_relu"):
-        raise RnnlabError(f"--method closed needs an Elman RNN (rnn_tanh, rnn_relu); the model "
-                          f"is {stack.cell}: use --method autograd or auto")
+    stack = RecurrentStack.from_module(recurrent_module(model))
+    if args.method == "closed" and stack.cell not in CLOSED_FORM_CELLS:
+        raise RnnlabError(f"--method closed needs an Elman RNN ({', '.join(CLOSED_FORM_CELLS)});"
+                          f" the model is {stack.cell}: use --method autograd or auto")
     if args.layer is not None and args.layer > stack.num_layers:
         raise RnnlabError(f"--layer {args.layer} does not exist; the model has "
                           f"{stack.num_layers} layer(s)")

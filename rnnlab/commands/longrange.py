@@ -34,13 +34,16 @@ examples:
 
 
 def register(subparsers) -> None:
+    from rnnlab.nn.cells import cell_names   # torch-free
+
     parser = subparsers.add_parser(
         "longrange", help="adding problem / copy memory: which cell remembers across which lag",
         description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", default="adding", help="adding or copy (default: adding)")
     parser.add_argument("--cells", default="rnn_tanh,lstm,gru",
-                        help="comma-separated cells (rnn_tanh, rnn_relu, lstm, gru)")
+                        help=f"comma-separated registered cells ({', '.join(cell_names())}; "
+                             "default: rnn_tanh,lstm,gru)")
     parser.add_argument("--lags", default="10,25,50,100,200",
                         help="comma-separated lags (default: 10,25,50,100,200)")
     parser.add_argument("--hidden", type=int, default=64, help="hidden size (default: 64)")
@@ -86,7 +89,6 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from rnnlab.diagnostics.long_range import (
-        CELLS,
         LongRangeConfig,
         format_results,
         plot_results,
@@ -94,11 +96,13 @@ def run(args: argparse.Namespace) -> int:
         save_results,
     )
 
+    from rnnlab.nn.cells import cell_names, get_cell
+
     cells = [c.strip() for c in args.cells.split(",") if c.strip()]
-    unknown = [c for c in cells if c not in CELLS]
-    if unknown or not cells:
-        raise RnnlabError(f"unknown cell {unknown[0] if unknown else args.cells!r}; choose "
-                          f"from {', '.join(CELLS)}")
+    if not cells:
+        raise RnnlabError(f"--cells is empty; registered cells: {', '.join(cell_names())}")
+    for cell in cells:   # every name before any training; an unknown one lists the choices
+        get_cell(cell)
     lags = _int_list(args.lags, "--lags")
     base = LongRangeConfig(task=args.task, cell=cells[0], lag=lags[0], hidden_size=args.hidden,
                            num_layers=args.layers, copy_symbols=args.copy_symbols,

@@ -47,10 +47,13 @@ examples:
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The model-configuration flags (shared by params and memory)."""
+    from rnnlab.nn.cells import cell_names   # torch-free
+
     group = parser.add_argument_group("model")
     group.add_argument("--example", metavar="NAME",
                        help="a chapter example: nn-rnn, sentiment, char-model, exercise-1")
-    group.add_argument("--cell", default="lstm", help="rnn_tanh, rnn_relu, lstm or gru")
+    group.add_argument("--cell", default="lstm",
+                       help=f"a registered cell: {', '.join(cell_names())} (default: lstm)")
     group.add_argument("--input-size", type=int, metavar="I", help="dense input features per step")
     group.add_argument("--vocab", type=int, metavar="V", help="vocabulary size (token inputs)")
     group.add_argument("--embedding", type=int, metavar="E", help="embedding size")

@@ -152,7 +152,7 @@ class TaggerBatch:
                            self.char_lengths, move(self.word_index), move(self.tags))
 
     def as_dict(self) -> dict:
-        """Field name -> tensor (what rnnlab.supervised moves to the device); inverse of
+        """Field name -> tensor (what the trainer moves to the device); inverse of
         TaggerBatch(**d). Not dataclasses.asdict, which would deep-copy every tensor."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 

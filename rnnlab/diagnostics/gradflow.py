@@ -9,8 +9,9 @@ How it is measured
             for l in 1..L:                   # layers inner: h_t^l feeds layer l+1 at the same t
                 h_t^l = cell(x_t^l, h_{t-1}^l)
 
-    using the module's own parameter tensors (shared, not copied), with PyTorch's formulas and
-    gate order (LSTM i,f,g,o; GRU r,z,n). Every h_t^l is then a separate node of the graph and
+    using the module's own parameter tensors (shared, not copied) and the cell's registered
+    one-step formula (`rnnlab.nn.cells`: PyTorch's formulas and gate order for the built-ins,
+    LSTM i,f,g,o; GRU r,z,n). Every h_t^l is then a separate node of the graph and
     `torch.autograd.grad(L, [h_t^l ...])` returns the total derivative ∂L/∂h_t^l: all paths from
     h_t^l to the loss, through later steps and higher layers (and, for an LSTM, through the cell
     state c). The step-by-step result equals the fused module's output (tested).
@@ -52,17 +53,16 @@ import torch
 from torch import nn
 
 from rnnlab.errors import RnnlabError
+from rnnlab.nn.cells import cell_names, get_cell
 
-# Cells this module can unroll. rnn_linear (identity activation) exists for known-answer tests:
-# with h_t = W h_{t-1} + U x_t the gradient has the closed form (W^T)^(T-t) ∂L/∂h_T.
-CELL_KINDS = ("rnn_tanh", "rnn_relu", "rnn_linear", "lstm", "gru")
-GATE_COUNT = {"rnn_tanh": 1, "rnn_relu": 1, "rnn_linear": 1, "lstm": 4, "gru": 3}
-GATE_NAMES = {"rnn_tanh": ("W_hh",), "rnn_relu": ("W_hh",), "rnn_linear": ("W_hh",),
-              "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
+# Every registered cell can be unrolled (rnnlab.nn.cells), and one more that exists only here,
+# for known-answer tests: rnn_linear (identity activation), whose gradient has the closed form
+# (W^T)^(T-t) ∂L/∂h_T when h_t = W h_{t-1} + U x_t.
+LINEAR_RNN = "rnn_linear"
 MODES = ("last", "every")
 DEFAULT_THRESHOLD = 1e-6
 
-# An LSTM state is (h, c); the other cells carry h alone. Each tensor is (B, H).
+# A cell with a cell state (LSTM) carries (h, c); the others h alone. Each tensor is (B, H).
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 # (top-layer hidden state h_t (B, H), 0-based step t) -> per-sequence loss (B,)
 LossAtStep = Callable[[torch.Tensor, int], torch.Tensor]
@@ -91,23 +91,37 @@ def _affine(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) ->
     return out if bias is None else out + bias
 
 
+def check_cell(cell: str) -> None:
+    """A registered cell or rnn_linear; otherwise RnnlabError listing the choices."""
+    if cell != LINEAR_RNN and cell not in cell_names():
+        raise RnnlabError(f"unknown cell {cell!r}; registered cells: {', '.join(cell_names())} "
+                          f"(and {LINEAR_RNN}, for tests)")
+
+
+def gate_count(cell: str) -> int:
+    return 1 if cell == LINEAR_RNN else get_cell(cell).gates
+
+
+def gate_names(cell: str) -> tuple[str, ...]:
+    """Names of the gate blocks of W_hh, in row order (one, "W_hh", for an Elman RNN)."""
+    return ("W_hh",) if cell == LINEAR_RNN else get_cell(cell).gate_labels
+
+
+def has_cell_state(cell: str) -> bool:
+    return cell != LINEAR_RNN and get_cell(cell).has_cell_state
+
+
 def cell_step(cell: str, w: LayerWeights, x: torch.Tensor, state: State) -> State:
     """The state after one step: x (B, I), state (B, H) or ((B, H), (B, H)) -> same as state."""
-    if cell == "lstm":
-        h, c = state
-        gates = _affine(x, w.weight_ih, w.bias_ih) + _affine(h, w.weight_hh, w.bias_hh)
-        i, f, g, o = gates.chunk(4, dim=-1)
-        c_next = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        return torch.sigmoid(o) * torch.tanh(c_next), c_next
-    if cell == "gru":
-        from_input = _affine(x, w.weight_ih, w.bias_ih).chunk(3, dim=-1)
-        from_state = _affine(state, w.weight_hh, w.bias_hh).chunk(3, dim=-1)
-        r = torch.sigmoid(from_input[0] + from_state[0])
-        z = torch.sigmoid(from_input[1] + from_state[1])
-        n = torch.tanh(from_input[2] + r * from_state[2])  # reset gate applied after W_hn h
-        return (1 - z) * n + z * state
-    a = rnn_preactivation(w, x, state)
-    return activation(cell, a)
+    if cell == LINEAR_RNN:
+        return rnn_preactivation(w, x, state)
+    h, c = state if isinstance(state, tuple) else (state, None)
+    # The registered step takes both bias vectors; a bias-free layer's are zeros.
+    rows = w.weight_hh.shape[0]
+    b_ih = w.bias_ih if w.bias_ih is not None else w.weight_ih.new_zeros(rows)
+    b_hh = w.bias_hh if w.bias_hh is not None else w.weight_hh.new_zeros(rows)
+    h_next, c_next = get_cell(cell).step(x, h, c, w.weight_ih, w.weight_hh, b_ih, b_hh)
+    return (h_next, c_next) if c is not None else h_next
 
 
 def rnn_preactivation(w: LayerWeights, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
@@ -115,18 +129,8 @@ def rnn_preactivation(w: LayerWeights, x: torch.Tensor, h: torch.Tensor) -> torc
     return _affine(x, w.weight_ih, w.bias_ih) + _affine(h, w.weight_hh, w.bias_hh)
 
 
-def activation(cell: str, a: torch.Tensor) -> torch.Tensor:
-    if cell == "rnn_tanh":
-        return torch.tanh(a)
-    if cell == "rnn_relu":
-        return torch.relu(a)
-    if cell == "rnn_linear":
-        return a
-    raise RnnlabError(f"unknown cell {cell!r}; choose one of {', '.join(CELL_KINDS)}")
-
-
 def hidden_of(state: State) -> torch.Tensor:
-    """The hidden state h (B, H) of a state (the first element of an LSTM's (h, c))."""
+    """The hidden state h (B, H) of a state (the first element of an (h, c) pair)."""
     return state[0] if isinstance(state, tuple) else state
 
 
@@ -138,11 +142,10 @@ class RecurrentStack:
     """L recurrent layers of one cell type, run one time step at a time (see module docstring)."""
 
     def __init__(self, cell: str, layers: Sequence[LayerWeights]):
-        if cell not in CELL_KINDS:
-            raise RnnlabError(f"unknown cell {cell!r}; choose one of {', '.join(CELL_KINDS)}")
+        check_cell(cell)
         if not layers:
             raise RnnlabError("a recurrent stack needs at least one layer")
-        gates = GATE_COUNT[cell]
+        gates = gate_count(cell)
         hidden = layers[0].weight_hh.shape[1]
         expected_input = layers[0].weight_ih.shape[1]
         for index, w in enumerate(layers):
@@ -165,15 +168,20 @@ class RecurrentStack:
 
     @classmethod
     def from_module(cls, module: nn.Module) -> "RecurrentStack":
-        """Share the parameters of a unidirectional nn.RNN, nn.LSTM or nn.GRU."""
-        if isinstance(module, nn.LSTM):
+        """Share the parameters of a unidirectional recurrent layer: nn.RNN, nn.LSTM, nn.GRU
+        (or a subclass such as gru_fused's), or the generic layer of a registered cell."""
+        cell = getattr(module, "cell", None)         # the generic layer names its cell
+        if isinstance(cell, str):
+            get_cell(cell)
+        elif isinstance(module, nn.LSTM):
             cell = "lstm"
         elif isinstance(module, nn.GRU):
             cell = "gru"
         elif isinstance(module, nn.RNN):
             cell = "rnn_tanh" if module.nonlinearity == "tanh" else "rnn_relu"
         else:
-            raise RnnlabError(f"expected nn.RNN, nn.LSTM or nn.GRU, got {type(module).__name__}")
+            raise RnnlabError(f"expected a recurrent layer (nn.RNN, nn.LSTM, nn.GRU or a "
+                              f"registered cell's layer), got {type(module).__name__}")
         if module.bidirectional:
             raise RnnlabError("gradient flow through time is measured for unidirectional "
                               "layers; got a bidirectional module")
@@ -189,7 +197,7 @@ class RecurrentStack:
         """Zeros for every layer: a list of L states, each (B, H) or ((B, H), (B, H))."""
         def zeros():
             return torch.zeros(batch_size, self.hidden_size, dtype=dtype, device=device)
-        return [(zeros(), zeros()) if self.cell == "lstm" else zeros()
+        return [(zeros(), zeros()) if has_cell_state(self.cell) else zeros()
                 for _ in range(self.num_layers)]
 
     def unroll(self, inputs: torch.Tensor, state0: list[State] | None = None) -> list[list[State]]:
@@ -331,22 +339,32 @@ def fit_decay(norms_by_distance: np.ndarray, threshold: float = DEFAULT_THRESHOL
 def fresh_char_lm(vocab_size: int, cell: str, hidden: int, layers: int, embedding: int,
                   init_scale: float | None = None, seed: int = 0):
     """An untrained CharLM; init_scale S draws each W_hh block from N(0, S²/H) (see above)."""
-    from rnnlab.models.lm import CELLS, CharLM, CharLMConfig
+    from rnnlab.models.lm import CharLM, CharLMConfig
 
-    if cell not in CELLS:
-        raise RnnlabError(f"unknown cell {cell!r}; choose one of {', '.join(CELLS)}")
+    get_cell(cell)                 # an unknown name raises, listing the registered cells
     if init_scale is not None and not (math.isfinite(init_scale) and init_scale >= 0):
         raise RnnlabError(f"init scale must be a finite number >= 0, got {init_scale}")
     torch.manual_seed(seed)
     model = CharLM(CharLMConfig(vocab_size=vocab_size, cell=cell, embedding_size=embedding,
                                 hidden_size=hidden, num_layers=layers))
     if init_scale is not None:
-        set_recurrent_init_scale(model.rnn, init_scale, seed)
+        set_recurrent_init_scale(recurrent_module(model), init_scale, seed)
     return model.eval()
 
 
+def recurrent_module(model) -> nn.Module:
+    """The recurrent layers of a CharLM: its encoder's one multi-layer module (`encoder.rnn`)."""
+    module = getattr(getattr(model, "encoder", None), "rnn", None)
+    if module is None:
+        raise RnnlabError("the gradient diagnostics unroll a plain stack of recurrent layers; "
+                          "this model's encoder has residual connections or layer norm between "
+                          "its layers, which they do not model")
+    return module
+
+
 def set_recurrent_init_scale(module: nn.Module, scale: float, seed: int = 0) -> None:
-    """Redraw every W_hh gate block of an nn.RNN/LSTM/GRU i.i.d. from N(0, scale²/H)."""
+    """Redraw every W_hh gate block of a recurrent layer (nn.RNN/LSTM/GRU or a registered
+    cell's) i.i.d. from N(0, scale²/H)."""
     generator = torch.Generator().manual_seed(seed)
     hidden = module.hidden_size
     with torch.no_grad():
@@ -419,7 +437,7 @@ def char_lm_gradient_flow(model, ids: torch.Tensor, targets: torch.Tensor, descr
     The model is converted in place to `dtype` and put in eval mode.
     """
     model.to(dtype).eval()
-    stack = RecurrentStack.from_module(model.rnn)
+    stack = RecurrentStack.from_module(recurrent_module(model))
     inputs = char_lm_inputs(model, ids).detach()                   # (B, T, E)
     loss = char_lm_loss(model, targets)
     last = measure_gradient_flow(stack, inputs, loss, "last")

@@ -28,10 +28,11 @@ import numpy as np
 import torch
 
 from rnnlab.diagnostics.gradflow import (
-    GATE_NAMES,
     LayerWeights,
     RecurrentStack,
     cell_step,
+    gate_names,
+    has_cell_state,
     hidden_of,
     rnn_preactivation,
 )
@@ -42,16 +43,16 @@ METHODS = ("auto", "closed", "autograd")
 
 
 def state_size(cell: str, hidden: int) -> int:
-    return 2 * hidden if cell == "lstm" else hidden
+    return 2 * hidden if has_cell_state(cell) else hidden
 
 
 def flatten_state(cell: str, state) -> torch.Tensor:
-    """(B, S): an LSTM's (h, c) side by side; other cells' h unchanged."""
-    return torch.cat(state, dim=-1) if cell == "lstm" else state
+    """(B, S): an (h, c) pair side by side (LSTM-like cells); other cells' h unchanged."""
+    return torch.cat(state, dim=-1) if has_cell_state(cell) else state
 
 
 def unflatten_state(cell: str, flat: torch.Tensor, hidden: int):
-    return (flat[..., :hidden], flat[..., hidden:]) if cell == "lstm" else flat
+    return (flat[..., :hidden], flat[..., hidden:]) if has_cell_state(cell) else flat
 
 
 # ----------------------------------------------------------------------------------------------
@@ -147,8 +148,9 @@ def spectral_norms(matrices: torch.Tensor) -> torch.Tensor:
     """Largest singular value of each matrix in (..., S, S): sqrt of λ_max(M Mᵀ).
 
     Only the top of the spectrum is needed, and a symmetric eigenvalue solve on the Gram matrix
-    gives it to float64 precision at a fraction of the cost of an SVD (about 4× faster at S =
-    1024 on our CPU; an LSTM with H = 512 has S = 1024).
+    gives it to float64 precision at a fraction of the cost of an SVD (timing: see
+    BENCHMARKS.md, section "Jacobian diagnostics: spectral norm"; an LSTM with H = 512 has
+    S = 1024).
     """
     matrices = matrices.to(torch.float64)
     gram = matrices @ matrices.mT
@@ -169,8 +171,9 @@ def spectral_radius(matrix: torch.Tensor | np.ndarray) -> float:
 
 
 def gate_spectral_radii(cell: str, weight_hh: torch.Tensor) -> dict[str, float]:
-    """ρ of each H×H gate block of W_hh (one block, "W_hh", for an Elman RNN)."""
-    names = GATE_NAMES[cell]
+    """ρ of each H×H gate block of W_hh, named by the cell (one block, "W_hh", for an Elman
+    RNN; i, f, g, o for LSTM; r, z, n for GRU)."""
+    names = gate_names(cell)
     blocks = weight_hh.detach().chunk(len(names), dim=0)
     return {name: spectral_radius(block) for name, block in zip(names, blocks)}
 

@@ -3,21 +3,23 @@
 A configuration (`ModelSpec`) describes the model rnnlab builds for it (`build_model`):
 
     ids (B, T) ──Embedding(V, E)──┐
-                                  ├─► recurrent layers × L (RNN/LSTM/GRU, 1 or 2 directions,
-    features (B, T, I) ───────────┘     optional layer norm / residual) ──► head
+                                  ├─► recurrent layers × L (any registered cell, 1 or 2
+    features (B, T, I) ───────────┘     directions, optional layer norm / residual) ──► head
                                                                         none | lm | classifier | tagger
 
-Formulas (PyTorch's layout; G = gates per cell: 1 for RNN, 4 for LSTM, 3 for GRU)
+Formulas (PyTorch's layout; G = the cell's gate blocks from the cell registry, `get_cell(name)
+.gates`: 1 for RNN, 4 for LSTM, 3 for GRU)
     For each layer l = 1..L and each direction (D = 2 if bidirectional else 1):
         weight_ih_l{l-1}   (G·H, I_l)      I_1 = E or I,  I_l = D·H for l > 1
         weight_hh_l{l-1}   (G·H, H)
         bias_ih_l{l-1}     (G·H,)          PyTorch keeps TWO bias vectors per gate block; the
         bias_hh_l{l-1}     (G·H,)          textbook formula with one bias undercounts by G·H.
-    so one layer-direction has G·H·(I_l + H + 2) parameters.
+    so one layer-direction has G·H·(I_l + H + 2) parameters (`CellSpec.num_parameters`).
     layer norm (per layer, over the D·H output features): weight and bias, 2·D·H.
     residual connections add no parameters.
     Embedding: V·E.   Linear head (F → O): O·F + O, F = D·H.
-    lm head: Linear(H, V), or only its bias V when tied to the embedding (needs E == H).
+    lm head (CharLM: embedding, encoder, head): Linear(H, V), or only its bias V when tied to
+    the embedding (needs E == H).
     classifier: pooling over time ("last", "mean", "max": no parameters; "attention":
     Linear(F, F) + a score vector (1, F)) and a Linear(F, O).
     tagger: the same Linear(F, O) applied at every time step.
@@ -26,6 +28,9 @@ Formulas (PyTorch's layout; G = gates per cell: 1 for RNN, 4 for LSTM, 3 for GRU
 `build_model(spec).named_parameters()`; `count_parameters(spec)` is their sum, which equals
 `sum(p.numel() for p in build_model(spec).parameters())` (a tied matrix is counted once, as
 `parameters()` yields it once). Both are tested against torch for random configurations.
+
+Torch-free: validating a ModelSpec and counting an lm's parameters import no torch (the cell
+registry is torch-free); the other heads check that rnnlab.nn.encoder imports, which loads torch.
 """
 
 from __future__ import annotations
@@ -35,11 +40,10 @@ from dataclasses import asdict, dataclass
 from typing import Iterable
 
 from rnnlab.errors import RnnlabError
+from rnnlab.models.configs import POOLINGS
+from rnnlab.nn.cells import get_cell
 
-CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru")
 HEADS = ("none", "lm", "classifier", "tagger")
-POOLINGS = ("last", "mean", "max", "attention")
-GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
 
 
 @dataclass(frozen=True)
@@ -63,8 +67,7 @@ class ModelSpec:
     dropout: float = 0.0                 # no parameters; the memory estimate counts its masks
 
     def __post_init__(self) -> None:
-        if self.cell not in CELLS:
-            raise RnnlabError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
+        get_cell(self.cell)        # an unknown name raises, listing the registered cells
         if self.head not in HEADS:
             raise RnnlabError(f"unknown head {self.head!r}; choose one of {', '.join(HEADS)}")
         if self.pooling not in POOLINGS:
@@ -105,11 +108,8 @@ class ModelSpec:
         if self.output_size is not None and self.output_size != self.vocab_size:
             raise RnnlabError(f"an lm's output size is its vocabulary ({self.vocab_size}), got "
                               f"output_size={self.output_size}")
-        unsupported = [name for name in ("bidirectional", "residual", "layer_norm")
-                       if getattr(self, name)]
-        if unsupported:
-            raise RnnlabError(f"the lm head (CharLM) is causal and plain: {', '.join(unsupported)}"
-                              " not supported")
+        if self.bidirectional:
+            raise RnnlabError("the lm head (CharLM) is causal: bidirectional not supported")
         if self.tie_weights and self.embedding_size != self.hidden_size:
             raise RnnlabError("tied weights need embedding_size == hidden_size, got "
                               f"{self.embedding_size} and {self.hidden_size}")
@@ -163,14 +163,15 @@ class TensorCount:
 
 # -- the formulas ------------------------------------------------------------------------------
 def layer_direction_parameters(cell: str, input_size: int, hidden_size: int) -> int:
-    """G·H·(I + H + 2): weight_ih, weight_hh, bias_ih, bias_hh of one layer in one direction."""
-    gates = GATES[cell]
-    return gates * hidden_size * (input_size + hidden_size + 2)
+    """G·H·(I + H + 2): weight_ih, weight_hh, bias_ih, bias_hh of one layer in one direction
+    (the cell's `CellSpec.num_parameters`)."""
+    return get_cell(cell).num_parameters(input_size, hidden_size)
 
 
 def recurrent_parameters(cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
                          bidirectional: bool = False) -> int:
-    """Parameters of nn.RNN/nn.LSTM/nn.GRU(input_size, hidden_size, num_layers, bidirectional)."""
+    """Parameters of `make_layer(cell, input_size, hidden_size, num_layers, bidirectional)`
+    (for the built-ins: nn.RNN/nn.LSTM/nn.GRU)."""
     dirs = 2 if bidirectional else 1
     total = 0
     for layer in range(num_layers):
@@ -181,7 +182,7 @@ def recurrent_parameters(cell: str, input_size: int, hidden_size: int, num_layer
 
 def _recurrent_tensors(spec: ModelSpec, prefix: str, layer_input: int,
                        suffix_layer: int) -> list[TensorCount]:
-    rows = GATES[spec.cell] * spec.hidden_size
+    rows = get_cell(spec.cell).gates * spec.hidden_size
     tensors = []
     for direction in range(spec.num_directions):
         suffix = f"_l{suffix_layer}" + ("_reverse" if direction else "")
@@ -198,6 +199,23 @@ def _layer_inputs(spec: ModelSpec) -> list[int]:
     return [spec.rnn_input_size] + [spec.features] * (spec.num_layers - 1)
 
 
+def _encoder_tensors(spec: ModelSpec) -> list[TensorCount]:
+    """A RecurrentEncoder named "encoder": one module `rnn` (fast path) or, with residual or
+    layer norm, one module per layer (`layers.k`) and the norms."""
+    tensors: list[TensorCount] = []
+    if not spec.per_layer_modules:
+        for layer, size in enumerate(_layer_inputs(spec)):
+            tensors += _recurrent_tensors(spec, "encoder.rnn.", size, layer)
+        return tensors
+    for layer, size in enumerate(_layer_inputs(spec)):
+        tensors += _recurrent_tensors(spec, f"encoder.layers.{layer}.", size, 0)
+    if spec.layer_norm:
+        for layer in range(spec.num_layers):
+            tensors += [TensorCount(f"encoder.norms.{layer}.weight", (spec.features,), "norm"),
+                        TensorCount(f"encoder.norms.{layer}.bias", (spec.features,), "norm")]
+    return tensors
+
+
 def parameter_breakdown(spec: ModelSpec) -> list[TensorCount]:
     """Every parameter tensor of `build_model(spec)`: names, shapes and order as in
     `named_parameters()`."""
@@ -205,9 +223,8 @@ def parameter_breakdown(spec: ModelSpec) -> list[TensorCount]:
     if spec.embedded:
         tensors.append(TensorCount("embedding.weight", (spec.vocab_size, spec.embedding_size),
                                    "embedding"))
-    if spec.head == "lm":   # CharLM: embedding, rnn, head
-        for layer, size in enumerate(_layer_inputs(spec)):
-            tensors += _recurrent_tensors(spec, "rnn.", size, layer)
+    if spec.head == "lm":   # CharLM: embedding, encoder (a RecurrentEncoder), head
+        tensors += _encoder_tensors(spec)
         if not spec.tie_weights:
             tensors.append(TensorCount("head.weight", (spec.vocab_size, spec.hidden_size), "head"))
         tensors.append(TensorCount("head.bias", (spec.vocab_size,), "head"))
@@ -216,16 +233,8 @@ def parameter_breakdown(spec: ModelSpec) -> list[TensorCount]:
     if not encoder_available():          # fallback: one torch module named "encoder"
         for layer, size in enumerate(_layer_inputs(spec)):
             tensors += _recurrent_tensors(spec, "encoder.", size, layer)
-    elif not spec.per_layer_modules:     # RecurrentEncoder fast path: encoder.rnn
-        for layer, size in enumerate(_layer_inputs(spec)):
-            tensors += _recurrent_tensors(spec, "encoder.rnn.", size, layer)
-    else:                                # RecurrentEncoder per-layer path
-        for layer, size in enumerate(_layer_inputs(spec)):
-            tensors += _recurrent_tensors(spec, f"encoder.layers.{layer}.", size, 0)
-        if spec.layer_norm:
-            for layer in range(spec.num_layers):
-                tensors += [TensorCount(f"encoder.norms.{layer}.weight", (spec.features,), "norm"),
-                            TensorCount(f"encoder.norms.{layer}.bias", (spec.features,), "norm")]
+    else:
+        tensors += _encoder_tensors(spec)
     if spec.head == "classifier" and spec.pooling == "attention":
         f = spec.features
         tensors += [TensorCount("pooling.attention_proj.weight", (f, f), "pooling"),
@@ -288,7 +297,8 @@ def build_model(spec: ModelSpec):
     """The torch model rnnlab builds for `spec` (in train mode, PyTorch's default init).
 
     lm: `CharLM`. Otherwise a `SequenceModel`: optional embedding, a `RecurrentEncoder` (or, if
-    that module is unavailable, the plain nn.RNN/LSTM/GRU), optional pooling, a linear head.
+    that module is unavailable, the cell's layer from the registry, e.g. nn.LSTM), optional
+    pooling, a linear head.
     """
     if spec.head == "lm":
         from rnnlab.models.lm import CharLM, CharLMConfig
@@ -296,7 +306,8 @@ def build_model(spec: ModelSpec):
         return CharLM(CharLMConfig(vocab_size=spec.vocab_size, cell=spec.cell,
                                    embedding_size=spec.embedding_size,
                                    hidden_size=spec.hidden_size, num_layers=spec.num_layers,
-                                   dropout=spec.dropout, tie_weights=spec.tie_weights))
+                                   dropout=spec.dropout, tie_weights=spec.tie_weights,
+                                   residual=spec.residual, layer_norm=spec.layer_norm))
     return _sequence_model_class()(spec)
 
 
@@ -355,16 +366,10 @@ def _make_encoder(spec: ModelSpec):
                                 layer_norm=spec.layer_norm)
     if spec.per_layer_modules:
         raise RnnlabError("residual and layer norm need rnnlab.nn.encoder.RecurrentEncoder")
-    from torch import nn
+    from rnnlab.nn.cells import make_layer
 
-    common = dict(num_layers=spec.num_layers, batch_first=True,
-                  bidirectional=spec.bidirectional,
-                  dropout=spec.dropout if spec.num_layers > 1 else 0.0)
-    if spec.cell == "lstm":
-        return nn.LSTM(spec.rnn_input_size, spec.hidden_size, **common)
-    if spec.cell == "gru":
-        return nn.GRU(spec.rnn_input_size, spec.hidden_size, **common)
-    return nn.RNN(spec.rnn_input_size, spec.hidden_size, nonlinearity=spec.cell[4:], **common)
+    return make_layer(spec.cell, spec.rnn_input_size, spec.hidden_size, spec.num_layers,
+                      spec.dropout, spec.bidirectional)
 
 
 def _last_step(out, spec: ModelSpec):

@@ -1,7 +1,7 @@
 """The recurrent encoder shared by the task models: padded batches in, exact results out.
 
     x (B, T, D) ──► layer 1 ──► [norm] ──► [+ x] ──► dropout ──► layer 2 ──► … ──► outputs (B, T, H·dirs)
-                    (RNN/LSTM/GRU, one or two directions)                          final_state (L·dirs, B, H)
+                    (any registered cell, one or two directions)                final_state (L·dirs, B, H)
 
 Padding never changes a result
 ------------------------------
@@ -25,17 +25,19 @@ the same numbers (to rounding: ~1e-6 in fp32, a few times that after layer norm;
 
 Two paths, same results
 -----------------------
-* Fast path (no residual, no layer norm): one multi-layer `nn.RNN`/`nn.LSTM`/`nn.GRU` module
-  (parameters named as PyTorch names them, so weights copy straight from a plain torch model)
-  over a `PackedSequence` built with `pack_padded_sequence(enforce_sorted=False)`.
+* Fast path (no residual, no layer norm): one multi-layer module from the cell registry
+  (`rnnlab.nn.cells.make_layer`: nn.RNN/nn.LSTM/nn.GRU for the built-ins, parameters named as
+  PyTorch names them, so weights copy straight from a plain torch model) over a
+  `PackedSequence` built with `pack_padded_sequence(enforce_sorted=False)`.
 * Per-layer path (residual and/or layer norm): one single-layer module per layer, and the
   extra operations are applied to the packed data between layers. Packed data holds only real
   time steps, so layer norm and the residual sum never see padding and need no mask.
 
 Options
 -------
-cell            "rnn_tanh", "rnn_relu", "lstm", "gru" (PyTorch layouts: gate order i,f,g,o for
-                LSTM, r,z,n for GRU; two bias vectors per layer).
+cell            any name in the cell registry (`rnnlab.nn.cells.cell_names()`): the built-ins
+                rnn_tanh, rnn_relu, lstm, gru, gru_fused, or one registered by the user. PyTorch
+                layouts: gate order i,f,g,o for LSTM, r,z,n for GRU; two bias vectors per layer.
 dropout         applied to the outputs of every layer except the last (as nn.LSTM does).
 bidirectional   each layer reads the sequence both ways; outputs concatenate [forward, backward].
 residual        a layer's input is added to its output where their sizes match: always for
@@ -48,8 +50,9 @@ layer_norm      nn.LayerNorm over the features of each layer's outputs (before t
 Step-level API (the chapter's RNNCell vs RNN point)
 ---------------------------------------------------
 `step(x_t, state)` advances a unidirectional encoder by one time step with the same weights,
-written out cell by cell. Calling it T times gives the same outputs and final state as one
-`forward` call over the T steps: the full-sequence module is an optimised loop over the cell.
+through the cell's registered one-step formula (`CellSpec.step`). Calling it T times gives the
+same outputs and final state as one `forward` call over the T steps: the full-sequence module
+is an optimised loop over the cell.
 A bidirectional encoder cannot run step by step (its backward direction starts at the end of
 the sequence) and says so.
 """
@@ -64,63 +67,26 @@ from torch.nn import functional as F
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnlab.errors import RnnlabError
+from rnnlab.nn.cells import cell_names, get_cell, make_layer
 
-CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru")
-
-# LSTM state is (h, c); the others carry h alone. Each tensor is (num_layers·dirs, B, H).
+# A cell with a cell state (LSTM) carries (h, c); the others h alone. Each tensor is
+# (num_layers·dirs, B, H).
 State = Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]
-
-
-def _make_rnn(cell: str, input_size: int, hidden_size: int, num_layers: int, dropout: float,
-              bidirectional: bool) -> nn.Module:
-    common = dict(num_layers=num_layers, batch_first=True, bidirectional=bidirectional,
-                  dropout=dropout if num_layers > 1 else 0.0)
-    if cell == "lstm":
-        return nn.LSTM(input_size, hidden_size, **common)
-    if cell == "gru":
-        return nn.GRU(input_size, hidden_size, **common)
-    return nn.RNN(input_size, hidden_size, nonlinearity=cell[len("rnn_"):], **common)
-
-
-def cell_step(cell: str, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor | None,
-              w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor, b_hh: torch.Tensor
-              ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """One time step of one cell: x (B, D), h (B, H) [, c (B, H)] -> (h', c' or None).
-
-    The formulas PyTorch documents for nn.RNN / nn.LSTM / nn.GRU, with their weight layout.
-    """
-    input_part = F.linear(x, w_ih, b_ih)          # (B, gates·H)
-    hidden_part = F.linear(h, w_hh, b_hh)         # (B, gates·H)
-    if cell == "rnn_tanh":
-        return torch.tanh(input_part + hidden_part), None
-    if cell == "rnn_relu":
-        return torch.relu(input_part + hidden_part), None
-    if cell == "lstm":
-        i, f, g, o = (input_part + hidden_part).chunk(4, dim=1)
-        c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        return torch.sigmoid(o) * torch.tanh(c_new), c_new
-    # GRU: the reset gate scales the hidden part of the candidate *after* its bias (PyTorch's form).
-    r_in, z_in, n_in = input_part.chunk(3, dim=1)
-    r_h, z_h, n_h = hidden_part.chunk(3, dim=1)
-    r = torch.sigmoid(r_in + r_h)
-    z = torch.sigmoid(z_in + z_h)
-    n = torch.tanh(n_in + r * n_h)
-    return (1.0 - z) * n + z * h, None
 
 
 class RecurrentEncoder(nn.Module):
     """Stacked recurrent layers over padded batch-first input (see the module docstring).
 
     forward(x (B, T, D), lengths (B,) int64 or None, state or None)
-        -> outputs (B, T, output_size), final_state ((L·dirs, B, H), or (h, c) for LSTM)
+        -> outputs (B, T, output_size), final_state ((L·dirs, B, H), or (h, c) for LSTM-like
+           cells)
     """
 
     def __init__(self, input_size: int, hidden_size: int, cell: str = "lstm",
                  num_layers: int = 1, dropout: float = 0.0, bidirectional: bool = False,
                  residual: bool = False, layer_norm: bool = False):
         super().__init__()
-        if cell not in CELLS:
-            raise RnnlabError(f"unknown cell {cell!r}; choose one of {', '.join(CELLS)}")
+        get_cell(cell)                    # an unknown name raises, listing the registered cells
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size),
                             ("num_layers", num_layers)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -139,8 +105,8 @@ class RecurrentEncoder(nn.Module):
         self.output_size = hidden_size * self.num_directions
 
         if not (self.residual or self.layer_norm):
-            self.rnn = _make_rnn(cell, input_size, hidden_size, num_layers, self.dropout,
-                                 self.bidirectional)
+            self.rnn = make_layer(cell, input_size, hidden_size, num_layers, self.dropout,
+                                  self.bidirectional)
             self.layers = None
             self.norms = None
             self.residual_at: tuple[bool, ...] = (False,) * num_layers
@@ -148,11 +114,16 @@ class RecurrentEncoder(nn.Module):
             self.rnn = None
             sizes = [input_size] + [self.output_size] * (num_layers - 1)
             self.layers = nn.ModuleList(
-                _make_rnn(cell, size, hidden_size, 1, 0.0, self.bidirectional) for size in sizes)
+                make_layer(cell, size, hidden_size, 1, 0.0, self.bidirectional) for size in sizes)
             self.norms = (nn.ModuleList(nn.LayerNorm(self.output_size) for _ in sizes)
                           if self.layer_norm else None)
             # Residual only where input and output sizes match (see the module docstring).
             self.residual_at = tuple(self.residual and size == self.output_size for size in sizes)
+
+    @property
+    def has_cell_state(self) -> bool:
+        """True when the state is an (h, c) pair (LSTM-like cells)."""
+        return get_cell(self.cell).has_cell_state
 
     def extra_repr(self) -> str:
         return (f"cell={self.cell!r}, input_size={self.input_size}, hidden_size={self.hidden_size}"
@@ -213,14 +184,14 @@ class RecurrentEncoder(nn.Module):
 
     # -- step-level API ------------------------------------------------------------------------
     def initial_state(self, batch_size: int, device=None, dtype=None) -> State:
-        """Zeros shaped like `final_state`: (L·dirs, B, H), a (h, c) pair for LSTM."""
+        """Zeros shaped like `final_state`: (L·dirs, B, H), an (h, c) pair for LSTM-like cells."""
         if dtype is None or device is None:
             reference = next(self.parameters())
             dtype = dtype or reference.dtype
             device = device or reference.device
         h = torch.zeros(self.num_layers * self.num_directions, batch_size, self.hidden_size,
                         device=device, dtype=dtype)
-        return (h, torch.zeros_like(h)) if self.cell == "lstm" else h
+        return (h, torch.zeros_like(h)) if self.has_cell_state else h
 
     def step(self, x_t: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         """Advance a unidirectional encoder by one time step.
@@ -242,12 +213,12 @@ class RecurrentEncoder(nn.Module):
         else:
             self._check_state(state, batch)
         h_all, c_all = (state if isinstance(state, tuple) else (state, None))
+        cell_step = get_cell(self.cell).step
         new_h, new_c = [], []
         current = x_t
         for index in range(self.num_layers):
             c_prev = c_all[index] if c_all is not None else None
-            h, c = cell_step(self.cell, current, h_all[index], c_prev,
-                             *self._weights(index, reverse=False))
+            h, c = cell_step(current, h_all[index], c_prev, *self._weights(index, reverse=False))
             new_h.append(h)
             new_c.append(c)
             out = h
@@ -259,7 +230,7 @@ class RecurrentEncoder(nn.Module):
                 out = F.dropout(out, self.dropout, self.training)
             current = out
         h_stack = torch.stack(new_h)
-        new_state = (h_stack, torch.stack(new_c)) if self.cell == "lstm" else h_stack
+        new_state = (h_stack, torch.stack(new_c)) if c_all is not None else h_stack
         return current, new_state
 
     def _weights(self, layer: int, reverse: bool) -> tuple[torch.Tensor, ...]:
@@ -290,9 +261,9 @@ class RecurrentEncoder(nn.Module):
     def _check_state(self, state: State, batch: int) -> None:
         expected = (self.num_layers * self.num_directions, batch, self.hidden_size)
         parts = state if isinstance(state, tuple) else (state,)
-        if (self.cell == "lstm") != isinstance(state, tuple) or (
+        if self.has_cell_state != isinstance(state, tuple) or (
                 isinstance(state, tuple) and len(state) != 2):
-            want = "an (h, c) pair" if self.cell == "lstm" else "one tensor"
+            want = "an (h, c) pair" if self.has_cell_state else "one tensor"
             raise RnnlabError(f"a {self.cell} state is {want}")
         for part in parts:
             if tuple(part.shape) != expected:

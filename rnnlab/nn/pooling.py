@@ -18,16 +18,13 @@ import torch
 from torch import nn
 
 from rnnlab.errors import RnnlabError
-
-POOLINGS = ("last", "mean", "max", "attention")
-
+from rnnlab.models.configs import POOLINGS  # the names live with the (torch-free) configs
 
 def length_mask(lengths: torch.Tensor, total_length: int, device=None) -> torch.Tensor:
     """(B, T) bool, True at real positions t < lengths[b]."""
     lengths = torch.as_tensor(lengths, device=device)
     steps = torch.arange(total_length, device=lengths.device)
     return steps.unsqueeze(0) < lengths.unsqueeze(1)
-
 
 class SequencePooling(nn.Module):
     """forward(outputs (B, T, F), lengths (B,) or None) -> (B, F). See the module docstring."""

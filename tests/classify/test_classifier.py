@@ -1,4 +1,4 @@
-"""The classifier and the generic supervised loop: learning, exact resume, Ctrl-C, NaN,
+"""The classifier and the one trainer on padded batches: learning, exact resume, Ctrl-C, NaN,
 padding invariance of whole-model predictions, saving and loading, metrics."""
 
 import json

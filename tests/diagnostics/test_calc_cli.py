@@ -65,7 +65,7 @@ def test_longrange_tiny_run_writes_results(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("argv,fragment", [
-    (["params", "--cell", "foo", "--input-size", "3"], "unknown cell 'foo'"),
+    (["params", "--cell", "foo", "--input-size", "3"], "unknown cell 'foo'; registered cells:"),
     (["params", "--input-size", "3", "--hidden", "-2"], "--hidden must be a positive integer"),
     (["params", "--vocab", "10"], "both vocab_size and embedding_size"),
     (["params", "--example", "nope"], "unknown example 'nope'"),
@@ -73,7 +73,8 @@ def test_longrange_tiny_run_writes_results(capsys, tmp_path):
     (["memory", "--input-size", "3", "--batch-size", "-1"], "--batch-size must be a positive"),
     (["memory", "--input-size", "3", "--precision", "fp64"], "unknown precision 'fp64'"),
     (["memory", "--input-size", "3", "--optimizer", "lion"], "unknown optimizer 'lion'"),
-    (["longrange", "--cells", "lstm,foo"], "unknown cell 'foo'"),
+    (["longrange", "--cells", "lstm,foo"], "unknown cell 'foo'; registered cells: gru, "),
+    (["longrange", "--cells", ","], "--cells is empty; registered cells:"),
     (["longrange", "--lags", "10,-5"], "--lags must be positive, got -5"),
     (["longrange", "--lags", "ten"], "--lags must be comma-separated integers"),
     (["longrange", "--task", "sort"], "unknown task 'sort'"),
@@ -87,9 +88,9 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv, fragment):
 
 
 @pytest.mark.parametrize("command,words", [
-    ("params", ["output:", "one row per parameter tensor", "bias_hh", "--check"]),
+    ("params", ["output:", "one row per parameter tensor", "bias_hh", "--check", "gru_fused"]),
     ("memory", ["output:", "activations", "PEAK", "bytes and MiB"]),
-    ("longrange", ["output:", "adding", "copy", "Solved", "trivial"]),
+    ("longrange", ["output:", "adding", "copy", "Solved", "trivial", "gru_fused"]),
 ])
 def test_help_explains_the_output(capsys, command, words):
     with pytest.raises(SystemExit) as info:

@@ -66,6 +66,44 @@ def test_stack_shares_the_module_parameters():
     assert stack.layers[0].weight_hh is module.weight_hh_l0
 
 
+@pytest.mark.parametrize("cell", ["gru_fused", "two_gate_cs_test"])
+def test_registered_cells_unroll_like_their_layer(cell):
+    """gru_fused's layer (an nn.GRU running the fused kernel) and a user cell's generic layer:
+    the unroll reproduces the module's outputs and final (h, c)."""
+    from rnnlab.nn.cells import CellSpec, get_cell, make_layer, register_cell, unregister_cell
+
+    def two_gate_step(x, h, c, w_ih, w_hh, b_ih, b_hh):
+        a, b = (x @ w_ih.T + b_ih + h @ w_hh.T + b_hh).chunk(2, dim=1)
+        c_new = torch.sigmoid(a) * c + torch.tanh(b)
+        return torch.tanh(c_new), c_new
+
+    if cell == "two_gate_cs_test":
+        register_cell(CellSpec(cell, gates=2, has_cell_state=True, step=two_gate_step))
+    try:
+        torch.manual_seed(0)
+        module = make_layer(cell, 4, 6, num_layers=2).to(F64)
+        x = torch.randn(3, 7, 4, dtype=F64)
+        expected, final = module(x)
+        stack = RecurrentStack.from_module(module)
+        states = stack.unroll(x)
+        hidden = [s[0] if isinstance(s, tuple) else s for s in states[-1]]
+        torch.testing.assert_close(torch.stack(hidden, dim=1), expected, rtol=1e-12, atol=1e-12)
+        if get_cell(cell).has_cell_state:
+            assert stack.cell == cell
+            torch.testing.assert_close(states[1][-1][1], final[1][1], rtol=1e-12, atol=1e-12)
+    finally:
+        if cell == "two_gate_cs_test":
+            unregister_cell(cell)
+
+
+def test_unknown_cell_lists_the_registered_cells():
+    layer = LayerWeights(torch.zeros(4, 2, dtype=F64), torch.zeros(4, 4, dtype=F64))
+    with pytest.raises(RnnlabError, match="unknown cell 'lsmt'; registered cells: gru, gru_fused"):
+        RecurrentStack("lsmt", [layer])
+    with pytest.raises(RnnlabError, match="registered cells: gru, gru_fused"):
+        fresh_char_lm(10, "lsmt", 4, 1, 3)
+
+
 def test_bidirectional_module_is_refused():
     with pytest.raises(RnnlabError, match="bidirectional"):
         RecurrentStack.from_module(nn.LSTM(3, 4, bidirectional=True))
@@ -231,10 +269,10 @@ def test_init_scale_sets_the_recurrent_std_only():
     default = fresh_char_lm(10, "lstm", 64, 1, 8, init_scale=None, seed=0)
     scaled = fresh_char_lm(10, "lstm", 64, 1, 8, init_scale=2.0, seed=0)
     zero = fresh_char_lm(10, "lstm", 64, 1, 8, init_scale=0.0, seed=0)
-    w = scaled.rnn.weight_hh_l0.detach()
+    w = scaled.encoder.rnn.weight_hh_l0.detach()
     assert float(w.std()) == pytest.approx(2.0 / 8.0, rel=0.03)   # 16,384 draws of N(0, 4/64)
-    assert float(zero.rnn.weight_hh_l0.detach().abs().max()) == 0.0
-    torch.testing.assert_close(scaled.rnn.weight_ih_l0, default.rnn.weight_ih_l0)
+    assert float(zero.encoder.rnn.weight_hh_l0.detach().abs().max()) == 0.0
+    torch.testing.assert_close(scaled.encoder.rnn.weight_ih_l0, default.encoder.rnn.weight_ih_l0)
     torch.testing.assert_close(scaled.head.weight, default.head.weight)
     with pytest.raises(RnnlabError, match="init scale"):
         fresh_char_lm(10, "gru", 8, 1, 8, init_scale=-1.0)

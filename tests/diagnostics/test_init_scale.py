@@ -50,7 +50,8 @@ def test_tanh_rnn_shrinks_at_least_as_fast_as_the_norm_of_w_hh(batch):
     """‖∂L/∂h_(t-1)‖ = ‖W_hh^T diag(tanh') ∂L/∂h_t‖ <= ‖W_hh‖₂ ‖∂L/∂h_t‖ since |tanh'| <= 1."""
     for result in run(batch, ["rnn"], [0.1, 0.5, 2.0]):
         model = fresh_char_lm(VOCAB, "rnn_tanh", HIDDEN, 1, EMBEDDING, result.scale, SEED)
-        bound = float(torch.linalg.matrix_norm(model.rnn.weight_hh_l0.detach().double(), ord=2))
+        w_hh = model.encoder.rnn.weight_hh_l0.detach().double()
+        bound = float(torch.linalg.matrix_norm(w_hh, ord=2))
         norms = result.norms_by_distance
         assert np.all(norms[1:] <= bound * norms[:-1] * (1 + 1e-12))
     small, _, large = run(batch, ["rnn"], [0.1, 0.5, 2.0])
@@ -69,5 +70,6 @@ def test_table_and_distances(batch):
 
 def test_cell_names():
     assert resolve_cell("rnn") == "rnn_tanh" and resolve_cell("gru") == "gru"
-    with pytest.raises(RnnlabError, match="'transformer'"):
+    assert resolve_cell("gru_fused") == "gru_fused"      # any registered cell
+    with pytest.raises(RnnlabError, match="'transformer'; registered cells: gru, gru_fused"):
         resolve_cell("transformer")

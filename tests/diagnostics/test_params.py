@@ -11,7 +11,6 @@ import torch
 from torch import nn
 
 from rnnlab.diagnostics.params import (
-    CELLS,
     CHAPTER_EXAMPLES,
     HEADS,
     POOLINGS,
@@ -24,6 +23,9 @@ from rnnlab.diagnostics.params import (
     recurrent_parameters,
 )
 from rnnlab.errors import RnnlabError
+from rnnlab.nn.cells import CellSpec, cell_names, get_cell, register_cell, unregister_cell
+
+CELLS = cell_names()      # every registered cell, gru_fused included
 
 # The chapter's sample text for the character model (section 1.6): four lines of Hamlet.
 CHAPTER_TEXT = """To be or not to be, that is the question.
@@ -116,6 +118,7 @@ def random_specs(count: int, seed: int) -> list[ModelSpec]:
         if head == "lm":
             if i % 2:
                 kw.update(embedding_size=kw["hidden_size"], tie_weights=True)
+            kw.update(residual=i % 7 in (1, 2), layer_norm=i % 7 in (2, 3))
         else:
             kw.update(bidirectional=rng.random() < 0.5, residual=i % 5 in (1, 2),
                       layer_norm=i % 5 in (2, 3))
@@ -143,6 +146,24 @@ def test_random_configurations_equal_torch_numel_and_names():
         assert count_parameters(spec) == numel(model), spec
 
 
+def test_a_registered_cell_is_counted_from_its_gates():
+    """A user cell (2 gate blocks, no layer of its own: the generic step loop) is counted by the
+    formula, and the count and names equal the torch model's."""
+    register_cell(CellSpec("two_gate_test", gates=2, has_cell_state=False,
+                           step=get_cell("rnn_tanh").step))
+    try:
+        for extra in ({}, {"bidirectional": True, "num_layers": 2}, {"layer_norm": True}):
+            spec = ModelSpec(cell="two_gate_test", input_size=3, hidden_size=4, head="tagger",
+                             output_size=2, **extra)
+            model = build_model(spec)
+            assert [(t.name, t.shape) for t in parameter_breakdown(spec)] == [
+                (name, tuple(p.shape)) for name, p in model.named_parameters()]
+            assert count_parameters(spec) == numel(model)
+        assert recurrent_parameters("two_gate_test", 3, 4) == 2 * 4 * (3 + 4 + 2)
+    finally:
+        unregister_cell("two_gate_test")
+
+
 def test_tied_lm_counts_the_shared_matrix_once():
     untied = ModelSpec(cell="gru", vocab_size=30, embedding_size=16, hidden_size=16, head="lm")
     tied = ModelSpec(cell="gru", vocab_size=30, embedding_size=16, hidden_size=16, head="lm",
@@ -162,7 +183,7 @@ def test_layer_norm_adds_two_vectors_per_layer_and_residual_nothing():
 
 
 @pytest.mark.parametrize("kwargs,fragment", [
-    (dict(cell="foo", input_size=3), "unknown cell 'foo'"),
+    (dict(cell="foo", input_size=3), "unknown cell 'foo'; registered cells: gru, gru_fused, "),
     (dict(input_size=3, hidden_size=-4), "hidden_size must be a positive integer, got -4"),
     (dict(input_size=0), "input_size must be a positive integer"),
     (dict(), "give input_size"),

@@ -11,7 +11,10 @@ import torch
 from torch import nn
 
 from rnnlab.errors import RnnlabError
-from rnnlab.nn import CELLS, POOLINGS, RecurrentEncoder, SequencePooling, length_mask
+from rnnlab.nn import POOLINGS, RecurrentEncoder, SequencePooling, cell_names, length_mask
+
+# Every registered cell (the built-ins, gru_fused included) must keep the encoder's contract.
+CELLS = cell_names()
 
 # (residual, layer_norm): the fast path and the three variants of the per-layer path.
 VARIANTS = [(False, False), (True, False), (False, True), (True, True)]
@@ -110,7 +113,7 @@ def test_final_state_is_taken_at_the_true_ends(cell):
 def test_fast_path_matches_plain_torch_module(cell, bidirectional):
     """Parameter names follow PyTorch, so a plain nn.LSTM/GRU/RNN loads the same weights."""
     encoder = make_encoder(cell, bidirectional, 2, False, False)
-    kinds = {"lstm": nn.LSTM, "gru": nn.GRU}
+    kinds = {"lstm": nn.LSTM, "gru": nn.GRU, "gru_fused": nn.GRU}
     extra = {} if cell in kinds else {"nonlinearity": cell[4:]}
     plain = kinds.get(cell, nn.RNN)(6, 5, num_layers=2, batch_first=True,
                                     bidirectional=bidirectional, **extra).double().eval()
@@ -254,7 +257,8 @@ def test_attention_weights_are_a_distribution_over_real_steps():
 
 
 def test_unknown_cell_lists_the_choices():
-    with pytest.raises(RnnlabError, match="'lsmt'.*rnn_tanh, rnn_relu, lstm, gru"):
+    with pytest.raises(RnnlabError, match="'lsmt'; registered cells: gru, gru_fused, lstm, "
+                                          "rnn_relu, rnn_tanh"):
         RecurrentEncoder(4, 4, cell="lsmt")
 
 
@@ -292,7 +296,7 @@ def test_output_size_and_parameter_layout():
     for cell, bidirectional, layers in itertools.product(CELLS, [False, True], [1, 2]):
         encoder = RecurrentEncoder(7, 3, cell=cell, num_layers=layers, bidirectional=bidirectional)
         assert encoder.output_size == 3 * (2 if bidirectional else 1)
-        gates = {"lstm": 4, "gru": 3}.get(cell, 1)
+        gates = {"lstm": 4, "gru": 3, "gru_fused": 3}.get(cell, 1)
         # PyTorch: per layer and direction, W_ih (g·H, in), W_hh (g·H, H) and two biases (g·H).
         expected = 0
         for layer in range(layers):

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from rnnlab.nn.fused_gru import can_fuse, fused_gru
+from rnnlab.nn.cells.fused_gru import FusedGRU, can_fuse, fused_gru
 
 
 def _pair(layers: int, input_size: int = 5, hidden: int = 7, seed: int = 0) -> nn.GRU:
@@ -44,7 +44,8 @@ def test_matches_nn_gru_outputs_and_gradients(layers, T):
 
 
 def test_gradcheck_of_the_autograd_function():
-    from rnnlab.nn.fused_gru import _GRUSequence
+    from rnnlab.nn.cells.fused_gru import _GRUSequence
+
     torch.manual_seed(2)
     T, B, H = 4, 3, 2
     inputs = (torch.randn(T, B, 3 * H, dtype=torch.float64, requires_grad=True),
@@ -77,23 +78,31 @@ def test_can_fuse_only_plain_gru():
         fused_gru(nn.GRU(5, 4, batch_first=True, bidirectional=True), x)
 
 
-def test_char_lm_gives_the_same_logits_and_gradients_either_way():
-    from rnnlab.models.lm import CharLM, CharLMConfig
+def test_fused_gru_module_is_nn_gru_with_the_kernel(monkeypatch):
+    """FusedGRU: nn.GRU's parameters, the kernel for dense input, nn.GRU for the rest."""
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    import rnnlab.nn.cells.fused_gru as module
 
     torch.manual_seed(3)
-    model = CharLM(CharLMConfig(vocab_size=11, embedding_size=6, hidden_size=8, num_layers=2)).double()
-    ids = torch.randint(0, 11, (3, 10))
-    results = []
-    assert CharLM.use_fused_gru is False          # opt-in (see rnnlab/models/lm.py)
-    for fused in (True, False):
-        model.use_fused_gru = fused
-        logits, state = model(ids)
-        logits.logsumexp(-1).sum().backward()
-        results.append((logits.detach(), state.detach(),
-                        {n: p.grad.clone() for n, p in model.named_parameters()}))
-        model.zero_grad()
-    (l1, s1, g1), (l2, s2, g2) = results
-    torch.testing.assert_close(l1, l2, rtol=1e-10, atol=1e-12)
-    torch.testing.assert_close(s1, s2, rtol=1e-10, atol=1e-12)
-    for name in g1:
-        torch.testing.assert_close(g1[name], g2[name], rtol=1e-10, atol=1e-12)
+    fused = FusedGRU(5, 7, 2, batch_first=True).double()
+    plain = _pair(2)
+    plain.load_state_dict(fused.state_dict())
+    calls = []
+    monkeypatch.setattr(module, "fused_gru", lambda *a: calls.append(1) or fused_gru(*a))
+    x = torch.randn(3, 6, 5, dtype=torch.float64)
+    h0 = torch.randn(2, 3, 7, dtype=torch.float64)
+    ref = _grads(plain, x, h0, lambda m, a, b: m(a, b))
+    got = _grads(fused, x, h0, lambda m, a, b: m(a, b))
+    assert len(calls) == 1                        # the dense call went through the kernel
+    for r, g in zip(ref[:4], got[:4]):
+        torch.testing.assert_close(g, r, rtol=1e-10, atol=1e-12)
+    for name in ref[4]:
+        torch.testing.assert_close(got[4][name], ref[4][name], rtol=1e-10, atol=1e-12)
+    packed = pack_padded_sequence(x, torch.tensor([6, 2, 4]), batch_first=True,
+                                  enforce_sorted=False)
+    out, h = fused(packed)
+    assert len(calls) == 1                        # packed input: nn.GRU's own forward
+    expected_out, expected_h = plain(packed)
+    torch.testing.assert_close(out.data, expected_out.data, rtol=0, atol=0)
+    torch.testing.assert_close(h, expected_h, rtol=0, atol=0)

@@ -16,10 +16,10 @@ This module keeps the arithmetic and cuts the kernels:
   gradient is computed for all steps at once before the loop, and the weight gradient is one
   GEMM over all (T·B) rows after it.
 
-Measured on 2 AVX2 cores (char-LM training step): GRU 2×256 ~10% faster than nn.GRU at batch
-32 × BPTT 64; the same speed at 64 × 32, where both are bound by the matrix products (~85
-GFLOP/s); GRU 2×512 at 64 × 128 within noise (0.97× and 1.08× in two runs). So it is opt-in
-(`CharLM.use_fused_gru`).
+Timed against nn.GRU it is faster only with few batch rows per step, and the same speed where
+both are bound by the matrix products (see BENCHMARKS.md, section "Char-LM defaults: 80-s
+trials"). So it is opt-in: the cell "gru_fused" (registered in builtin.py) builds `FusedGRU`,
+an nn.GRU that runs this kernel where it applies; "gru" stays plain nn.GRU.
 
 The GRU (PyTorch's layout and gate order r, z, n; W_hh is (3H, H), b_hh is (3H,)):
 
@@ -42,6 +42,9 @@ output and gradient with `nn.GRU` in float64 (`tests/nn/test_fused_gru.py`).
 
 Shapes: time-major inside (T, B, ·); `fused_gru` takes and returns batch-first tensors like the
 `nn.GRU(batch_first=True)` module whose parameters it uses.
+
+`FusedGRU` has exactly nn.GRU's parameters and state-dict keys, so a "gru" checkpoint loads into
+"gru_fused" and back.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.utils.rnn import PackedSequence
 
 
 class _GRUSequence(torch.autograd.Function):
@@ -154,3 +158,14 @@ def can_fuse(gru: nn.Module, x: torch.Tensor) -> bool:
     and no autocast (under autocast nn.GRU chooses its own precision)."""
     return (_is_plain_gru(gru) and x.dtype in (torch.float32, torch.float64)
             and not torch.is_autocast_enabled(x.device.type))
+
+
+class FusedGRU(nn.GRU):
+    """nn.GRU (batch-first) whose forward runs `fused_gru` where `can_fuse` allows: a dense
+    (B, T, D) input (a PackedSequence goes to nn.GRU), one direction, float32/64, no autocast.
+    Everything else, parameters and state-dict keys included, is nn.GRU's."""
+
+    def forward(self, input, hx=None):
+        if not isinstance(input, PackedSequence) and input.dim() == 3 and can_fuse(self, input):
+            return fused_gru(self, input, hx)                  # (B, T, H), (L, B, H)
+        return super().forward(input, hx)
