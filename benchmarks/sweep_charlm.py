@@ -38,7 +38,7 @@ def main(trials: list[str]) -> None:
                                    train={"max_time": trial.get("time", 80), "sample_length": 0,
                                           **trial.get("train", {})},
                                    progress_bar=False, log=lambda message: None)
-            print(f"{json.dumps(trial)}  val {result.val.nats_per_char:.4f} nats/char, "
+            print(f"{json.dumps(trial)}  val {result.scores["loss"]:.4f} nats/char, "
                   f"{result.step} steps, {time.time() - started:.0f} s wall", flush=True)
 
 

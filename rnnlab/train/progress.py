@@ -39,9 +39,10 @@ class Progress:
 
     def __init__(self, total: float, done: float, *, by_time: bool, rate_unit: str,
                  enabled: bool = True, log: Callable[[str], None] = print, quiet: bool = False,
-                 stream=None, interval_s: float = LINE_INTERVAL_S):
+                 stream=None, interval_s: float | None = None):
         self.total, self.by_time, self.rate_unit = total, by_time, rate_unit
-        self.log, self.quiet, self.interval_s = log, quiet, interval_s
+        self.log, self.quiet = log, quiet
+        self.interval_s = LINE_INTERVAL_S if interval_s is None else interval_s
         self.done = min(done, total)
         self.started = time.monotonic()
         self.done_at_start = self.done
