@@ -65,9 +65,11 @@ sys.path.insert(0, str(REPO_ROOT))
 
 import numpy as np  # noqa: E402
 
+from rnnlab.data.streams import split_train_val  # noqa: E402
 from rnnlab.data.textfile import read_text, write_text_atomic  # noqa: E402
 from rnnlab.data.vocab import CharVocab  # noqa: E402
 from rnnlab.reference import charlm  # noqa: E402
+from rnnlab.reference.blas_threads import current_blas_threads  # noqa: E402
 from rnnlab.reference.network import RecurrentNetwork  # noqa: E402
 
 
@@ -265,7 +267,7 @@ def machine_description() -> dict:
         "numpy": np.__version__,
         "blas": f"{blas.get('name', '?')} {blas.get('version', '')}".strip(),
         "blas_config": blas.get("openblas configuration", ""),
-        "blas_threads": charlm.current_blas_threads() or "unknown",
+        "blas_threads": current_blas_threads() or "unknown",
         "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
     }
 
@@ -382,7 +384,7 @@ def main() -> int:
     machine = machine_description()
     text = read_text(ARGS.data)
     vocab = CharVocab.from_text(text)
-    train_ids, _ = charlm.split_ids(vocab.encode(text), 0.1)
+    train_ids, _ = split_train_val(vocab.encode(text), 0.1)
     print(f"machine: {machine}")
     gradient_check = check_baseline_against_engine(len(vocab), train_ids)
     print(f"baseline vs engine gradients: max relative difference {gradient_check:.2e}")

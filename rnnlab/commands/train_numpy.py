@@ -20,10 +20,14 @@ from rnnlab.reference.charlm import NumpyCharLMConfig, save_numpy_charlm, train_
 # --precision -> NumPy dtype. "auto" takes the config's default.
 PRECISIONS = {"auto": None, "fp32": "float32", "float32": "float32", "fp64": "float64", "float64": "float64"}
 
-# Options of `rnnlab train` with a parser default that the numpy engine has no use for (it
-# trains with a constant learning rate). A value other than that default means the user asked
-# for something this engine would not do.
-SCHEDULE_OPTIONS = {"warmup": "--warmup", "min_lr_ratio": "--min-lr-ratio"}
+# Options of `rnnlab train` that only the torch engine honours: given (not None), they are
+# refused with one line rather than silently ignored.
+TORCH_ONLY_OPTIONS = {
+    "warmup_steps": "--warmup (its learning rate is constant)",
+    "min_lr_ratio": "--min-lr-ratio (its learning rate is constant)",
+    "decay_steps": "--decay-steps (its learning rate is constant)",
+    "max_epochs": "--max-epochs (give --max-steps or --max-time)",
+}
 
 
 def run_numpy_train(args: argparse.Namespace) -> int:
@@ -55,38 +59,33 @@ def reject_torch_only_options(args: argparse.Namespace) -> None:
     if args.dropout:
         raise RnnlabError(f"--dropout {args.dropout} is not supported with --engine numpy (it has no dropout); "
                           "leave it out or pass --dropout 0")
-    if args.precision not in PRECISIONS:
+    if (args.precision or "auto") not in PRECISIONS:
         raise RnnlabError(f"--precision {args.precision} is not supported with --engine numpy; "
                           "expected auto, fp32 or fp64")
-    if args.decay_steps is not None:
-        raise RnnlabError("--decay-steps is not supported with --engine numpy (its learning rate is constant)")
-    defaults = _train_parser_defaults()
-    for name, option in SCHEDULE_OPTIONS.items():
-        if getattr(args, name) != defaults[name]:
-            raise RnnlabError(f"{option} {getattr(args, name)} is not supported with --engine numpy "
-                              "(its learning rate is constant); leave it out")
+    for flag in ("residual", "layer_norm"):
+        if getattr(args, flag):
+            raise RnnlabError(f"--{flag.replace('_', '-')} is not supported with --engine numpy; "
+                              "leave it out")
+    if args.device != "cpu":
+        raise RnnlabError(f"--device {args.device} is not supported with --engine numpy (NumPy "
+                          "runs on the CPU); leave it out")
+    for name, option in TORCH_ONLY_OPTIONS.items():
+        if getattr(args, name) is not None:
+            flag, _, why = option.partition(" ")
+            raise RnnlabError(f"{flag} {getattr(args, name)} is not supported with --engine numpy "
+                              f"{why}; leave it out")
 
 
 def config_from_args(args: argparse.Namespace) -> NumpyCharLMConfig:
     """The options the user gave, on top of NumpyCharLMConfig's defaults."""
     given = {
-        "cell": args.cell, "num_layers": args.layers, "hidden_size": args.hidden,
-        "embedding_size": args.embedding, "batch_size": args.batch_size, "bptt": args.bptt,
+        "cell": args.cell, "num_layers": args.num_layers, "hidden_size": args.hidden_size,
+        "embedding_size": args.embedding_size, "batch_size": args.batch_size, "bptt": args.bptt,
         "lr": args.lr, "weight_decay": args.weight_decay, "clip_threshold": args.clip_norm,
         "max_steps": args.max_steps, "max_time": args.max_time, "eval_interval": args.eval_interval,
         "val_fraction": args.val_fraction, "seed": args.seed, "sample_length": args.sample_length,
-        "dtype": PRECISIONS[args.precision],
+        "dtype": PRECISIONS[args.precision or "auto"],
     }
     if args.clip_norm is not None:
         given["clip"] = "norm"
     return NumpyCharLMConfig(**{name: value for name, value in given.items() if value is not None})
-
-
-def _train_parser_defaults() -> dict:
-    """The defaults `rnnlab train` gives its options, read from the parser itself (never stale)."""
-    from rnnlab.commands import train
-
-    subparsers = argparse.ArgumentParser().add_subparsers()
-    train.register(subparsers)
-    parser = subparsers.choices["train"]
-    return {name: parser.get_default(name) for name in SCHEDULE_OPTIONS}

@@ -1,42 +1,13 @@
-"""The data layer of the character-level language model.
+"""The data layer: files, vocabularies and batches.
 
 - `textfile.read_text`: a UTF-8 file or a directory of them, with one-line errors.
-- `vocab.CharVocab`: characters <-> int64 ids, saved as versioned JSON.
-- `streams.StreamBatcher`, `streams.eval_windows`, `streams.split_train_val`: contiguous-stream
-  batching for truncated BPTT, batch-first (B, T).
+- `vocab.CharVocab`, `wordvocab.WordVocab`: characters / words <-> int64 ids, versioned JSON.
+- `streams`: contiguous-stream batching for truncated BPTT (char LM), batch-first (B, T), with
+  a (rank, world_size) share per process; NumPy inside, torch tensors from `StreamBatcher`.
+- `padding`: padded batches and the length-bucketed sampler of the padded-batch tasks.
+- `classification`, `conllu_io`, `tagging`: readers and batches of the classifier and tagger.
 - `corpus.load_corpus`: `--data FILE|DIR`, `--dataset NAME` or the built-in Shakespeare corpus.
 
-The names below are importable from `rnnlab.data` directly. They are loaded on first use, so
-reading text or a vocabulary does not import torch (only `streams` needs it).
+Modules import torch only where they make tensors (`padding`, `tagging`, and `streams` when it
+converts a window), so reading text or a vocabulary stays torch-free.
 """
-
-import importlib
-
-_EXPORTS = {
-    "read_text": "textfile",
-    "CharVocab": "vocab",
-    "StreamBatcher": "streams",
-    "Window": "streams",
-    "EvalWindow": "streams",
-    "eval_windows": "streams",
-    "split_train_val": "streams",
-    "DATASETS": "corpus",
-    "default_cache_dir": "corpus",
-    "default_corpus_text": "corpus",
-    "fetch_dataset": "corpus",
-    "load_corpus": "corpus",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))

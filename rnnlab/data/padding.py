@@ -19,6 +19,18 @@ samplers do:
 Batches hold similar lengths (little padding) but differ from epoch to epoch. An epoch's batches
 are a pure function of (seed, epoch), so the sampler's whole state is two integers (epoch and
 position within it), which is what makes an interrupted run resume exactly.
+
+Ranks (distributed data parallel): the batches above are formed with the global batch size
+world_size × batch_size, and rank r takes every world_size-th example of each, from the r-th:
+
+    global batch (sorted by length):  e0 e1 e2 e3 e4 e5      world_size 2, batch_size 3
+    rank 0:                           e0    e2    e4
+    rank 1:                              e1    e3    e5
+
+Strided rather than in halves so that every rank gets the same spread of lengths: a step takes
+as long as its slowest rank, and halves would give one rank all the longest sequences. A last
+global batch with fewer than world_size examples is dropped, so every rank has the same number
+of non-empty batches per epoch (their collective calls line up).
 """
 
 from __future__ import annotations
@@ -27,6 +39,7 @@ from collections.abc import Sequence
 
 import torch
 
+from rnnlab.data.streams import check_rank
 from rnnlab.errors import RnnlabError
 
 
@@ -63,10 +76,12 @@ class BucketBatchSampler:
     Iterating gives the remaining batches of the current epoch (from `position`) and then moves
     to the next epoch. `next_batch()` is the one-at-a-time form used by training loops.
     With shuffle=False the batches are consecutive in data order (for evaluation).
+    rank, world_size: this process's share of each global batch (see the module doc).
     """
 
     def __init__(self, lengths: Sequence[int], batch_size: int, *, shuffle: bool = True,
-                 seed: int = 0, chunk_batches: int = 50, drop_last: bool = False):
+                 seed: int = 0, chunk_batches: int = 50, drop_last: bool = False,
+                 rank: int = 0, world_size: int = 1):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise RnnlabError(f"batch size must be a positive integer, got {batch_size!r}")
         if chunk_batches < 1:
@@ -74,9 +89,14 @@ class BucketBatchSampler:
         self.lengths = [int(length) for length in lengths]
         if not self.lengths:
             raise RnnlabError("no examples to batch; the data set is empty")
-        if drop_last and len(self.lengths) < batch_size:
-            raise RnnlabError(f"{len(self.lengths)} examples are fewer than one batch of "
-                              f"{batch_size} with drop_last; lower the batch size")
+        self.rank, self.world_size = check_rank(rank, world_size)
+        if drop_last and len(self.lengths) < self.world_size * batch_size:
+            raise RnnlabError(f"{len(self.lengths)} examples are fewer than one batch of {self.world_size * batch_size} "
+                              f"(world_size {self.world_size} x batch_size {batch_size}) with drop_last; "
+                              f"lower the batch size")
+        if len(self.lengths) < self.world_size:
+            raise RnnlabError(f"{len(self.lengths)} examples are fewer than world_size {self.world_size}; expected "
+                              f"at least one example per rank: use fewer processes or more data")
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = int(seed)
@@ -88,32 +108,31 @@ class BucketBatchSampler:
         self._cached_batches: list[list[int]] = []
 
     def __len__(self) -> int:
-        """Batches per epoch."""
-        full, rest = divmod(len(self.lengths), self.batch_size)
-        return full if (self.drop_last or rest == 0) else full + 1
+        """Batches per epoch (the same on every rank)."""
+        full, rest = divmod(len(self.lengths), self.world_size * self.batch_size)
+        return full if (self.drop_last or rest < self.world_size) else full + 1
 
     def epoch_batches(self, epoch: int) -> list[list[int]]:
-        """All batches of `epoch`, in order (a pure function of seed and epoch)."""
+        """This rank's batches of `epoch`, in order (a pure function of seed and epoch)."""
         if self._cached_epoch == epoch:
             return self._cached_batches
-        count = len(self.lengths)
+        count, size = len(self.lengths), self.world_size * self.batch_size  # size: the global batch
         if not self.shuffle:
             order = list(range(count))
-            batches = [order[i:i + self.batch_size] for i in range(0, count, self.batch_size)]
+            batches = [order[i:i + size] for i in range(0, count, size)]
         else:
             generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
             order = torch.randperm(count, generator=generator).tolist()
-            chunk = self.batch_size * self.chunk_batches
+            chunk = size * self.chunk_batches
             batches = []
             for start in range(0, count, chunk):
                 # A stable sort keeps the shuffled order among equal lengths.
                 bucket = sorted(order[start:start + chunk], key=self.lengths.__getitem__)
-                batches.extend(bucket[i:i + self.batch_size]
-                               for i in range(0, len(bucket), self.batch_size))
+                batches.extend(bucket[i:i + size] for i in range(0, len(bucket), size))
             permutation = torch.randperm(len(batches), generator=generator).tolist()
             batches = [batches[i] for i in permutation]
-        if self.drop_last:
-            batches = [batch for batch in batches if len(batch) == self.batch_size]
+        minimum = size if self.drop_last else self.world_size  # every rank gets at least one example
+        batches = [batch[self.rank::self.world_size] for batch in batches if len(batch) >= minimum]
         self._cached_epoch, self._cached_batches = epoch, batches
         return batches
 
@@ -140,15 +159,18 @@ class BucketBatchSampler:
         return self.epoch + self.position / max(len(self), 1)
 
     def state_dict(self) -> dict:
+        """No rank: every rank is at the same position, so one rank's state resumes them all."""
         return {"epoch": self.epoch, "position": self.position, "seed": self.seed,
-                "num_examples": len(self.lengths), "batch_size": self.batch_size}
+                "num_examples": len(self.lengths), "batch_size": self.batch_size,
+                "world_size": self.world_size}
 
     def load_state_dict(self, state: dict) -> None:
-        if state["num_examples"] != len(self.lengths) or state["batch_size"] != self.batch_size:
+        saved = (state["num_examples"], state["batch_size"], state.get("world_size", 1))  # 1: saved before ranks
+        if saved != (len(self.lengths), self.batch_size, self.world_size):
             raise RnnlabError(
-                f"saved sampler state is for {state['num_examples']} examples in batches of "
-                f"{state['batch_size']}, but this data has {len(self.lengths)} in batches of "
-                f"{self.batch_size}; resume needs the same data and batch size")
+                f"saved sampler state is for {saved[0]} examples in batches of {saved[1]} on {saved[2]} "
+                f"process(es), but this run has {len(self.lengths)} in batches of {self.batch_size} on "
+                f"{self.world_size}; resume needs the same data, batch size and number of processes")
         self.seed = int(state["seed"])
         self.epoch = int(state["epoch"])
         self.position = int(state["position"])

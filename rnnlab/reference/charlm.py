@@ -13,8 +13,8 @@ Truncated BPTT with carried state: row b of window k + 1 continues exactly where
 window k stopped, so the final state of window k is the initial state of window k + 1. Each
 window is its own `forward`/`backward`; the carried state enters as a constant, which is what
 stops gradients at window boundaries. At an epoch start the streams begin again from their first
-character, so the state is reset to zeros. The layout (and what is left out) is that of
-`rnnlab.data.streams`, re-done here with NumPy because that module needs torch.
+character, so the state is reset to zeros. The windows and the train/validation split are
+those of `rnnlab.data.streams` (its NumPy side), the same the torch engine reads.
 
 Entry points:
 
@@ -28,24 +28,25 @@ This module imports NumPy and rnnlab's torch-free modules only; it never imports
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import json
 import math
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Callable, Iterator, NamedTuple
+from typing import Callable
 
 import numpy as np
 
+from rnnlab.data.streams import NumpyStreamBatcher, numpy_eval_windows, split_train_val
 from rnnlab.data.textfile import write_text_atomic
 from rnnlab.data.vocab import CharVocab
 from rnnlab.errors import RnnlabError
+from rnnlab.reference.blas_threads import blas_thread_limit
 from rnnlab.reference.clip import clip_grad_norm, clip_grad_value
 from rnnlab.reference.losses import log_softmax, softmax_cross_entropy
 from rnnlab.reference.network import RecurrentNetwork
 from rnnlab.reference.optim import Adagrad, Adam
+from rnnlab.train.budget import stop_reason
 
 # --cell name -> (cell_type, nonlinearity) of RecurrentNetwork.
 CELLS = {"rnn_tanh": ("rnn", "tanh"), "rnn_relu": ("rnn", "relu"), "lstm": ("lstm", "tanh"),
@@ -176,88 +177,7 @@ def build_optimizer(config: NumpyCharLMConfig, network: RecurrentNetwork):
     return Adam(network.params, lr=config.lr, weight_decay=config.weight_decay)
 
 
-# ============================================================================ stream batching
-
-
-def stream_rows(ids: np.ndarray, start: int, rows: int, length: int) -> np.ndarray:
-    """(rows, length + 1): row r holds ids[start + r*length : start + (r+1)*length + 1].
-
-    Neighbouring rows share one character (the last target of row r is the first input of
-    row r + 1), so every character after `start` is a target exactly once.
-    """
-    offsets = start + length * np.arange(rows)[:, None] + np.arange(length + 1)[None, :]
-    return ids[offsets]
-
-
-def window_slices(rows: np.ndarray, bptt: int, index: int) -> tuple[np.ndarray, np.ndarray]:
-    """x, y (rows, t) of window `index`, t = bptt or less for the last window; y is x shifted by one."""
-    begin = index * bptt
-    end = min(begin + bptt, rows.shape[1] - 1)
-    return rows[:, begin:end], rows[:, begin + 1:end + 1]
-
-
-def windows_in(length: int, bptt: int) -> int:
-    return -(-length // bptt)  # ceil: the last window may be short
-
-
-class TrainWindow(NamedTuple):
-    x: np.ndarray  # (B, t) int64 inputs
-    y: np.ndarray  # (B, t) int64 targets, y[:, i] is the character after x[:, i]
-    reset_state: bool  # first window of an epoch: start from a zero state
-    epoch: int
-    index: int  # position within the epoch
-
-
-class TrainStreams:
-    """Training windows over B contiguous streams, read left to right, epoch after epoch.
-
-    Needs N >= batch_size * bptt + 1 ids. Each row has L = (N - 1) // B targets; the
-    (N - 1) % B characters that do not fill a whole row are left out (fewer than B).
-    """
-
-    def __init__(self, ids: np.ndarray, batch_size: int, bptt: int):
-        self.batch_size, self.bptt = batch_size, bptt
-        self.num_tokens = len(ids)
-        minimum = batch_size * bptt + 1
-        if self.num_tokens < minimum:
-            raise RnnlabError(
-                f"training text has {self.num_tokens} characters, but batch_size {batch_size} x bptt {bptt} "
-                f"needs at least {minimum}; use a smaller batch size or bptt, or more text")
-        self.stream_length = (self.num_tokens - 1) // batch_size
-        self.windows_per_epoch = windows_in(self.stream_length, bptt)
-        self.rows = stream_rows(np.asarray(ids, dtype=np.int64), 0, batch_size, self.stream_length)  # (B, L + 1)
-        self.epoch = 0
-        self.position = 0  # the next window's index within `epoch`
-
-    def next_window(self) -> TrainWindow:
-        """The next window, wrapping into the next epoch after the last one."""
-        epoch, index = self.epoch, self.position
-        x, y = window_slices(self.rows, self.bptt, index)
-        self.position += 1
-        if self.position == self.windows_per_epoch:
-            self.epoch, self.position = self.epoch + 1, 0
-        return TrainWindow(x, y, reset_state=index == 0, epoch=epoch, index=index)
-
-
-def eval_windows(ids: np.ndarray, batch_size: int, bptt: int) -> Iterator[tuple[np.ndarray, np.ndarray, bool]]:
-    """(x, y, reset_state) windows covering every target of ids[1:] exactly once, in stream order.
-
-    First B streams of L = (N - 1) // B targets, then one 1-row stream over the remainder.
-    reset_state marks the first window of each set of streams (the row count may change).
-    """
-    ids = np.asarray(ids, dtype=np.int64)
-    num_targets = len(ids) - 1
-    if num_targets < 1:
-        raise RnnlabError(f"validation text has {len(ids)} characters; expected at least 2")
-    length = num_targets // batch_size
-    stream_sets = [stream_rows(ids, 0, batch_size, length)] if length > 0 else []
-    remainder = num_targets - batch_size * length
-    if remainder > 0:
-        stream_sets.append(stream_rows(ids, batch_size * length, 1, remainder))
-    for rows in stream_sets:
-        for index in range(windows_in(rows.shape[1] - 1, bptt)):
-            x, y = window_slices(rows, bptt, index)
-            yield x, y, index == 0
+# ================================================================================ evaluation
 
 
 def evaluate_loss(network: RecurrentNetwork, ids: np.ndarray, batch_size: int = 32, bptt: int = 25) -> float:
@@ -267,7 +187,7 @@ def evaluate_loss(network: RecurrentNetwork, ids: np.ndarray, batch_size: int = 
     per-token losses are summed and divided by N - 1 because windows differ in size.
     """
     total, count, state = 0.0, 0, None
-    for x, y, reset_state in eval_windows(ids, batch_size, bptt):
+    for x, y, reset_state in numpy_eval_windows(ids, batch_size, bptt):
         if reset_state:
             state = None
         logits, state, _ = network.forward(x, state)  # (rows, t, V)
@@ -312,69 +232,6 @@ def _choose(logits: np.ndarray, rng: np.random.Generator, temperature: float) ->
     return int(rng.choice(len(probs), p=probs))
 
 
-# ============================================================================== BLAS threads
-
-
-@contextlib.contextmanager
-def blas_thread_limit(threads: int | None):
-    """Run the block with at most `threads` BLAS threads, then restore the previous number.
-
-    Uses threadpoolctl when it is installed, else OpenBLAS's own get/set functions in the library
-    bundled with NumPy's wheels; with neither (another BLAS, or threads=None) it changes nothing.
-    """
-    if threads is None:
-        yield
-        return
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        threadpool_limits = None
-    if threadpool_limits is not None:
-        with threadpool_limits(limits=threads, user_api="blas"):
-            yield
-        return
-    openblas = _openblas_thread_functions()
-    if openblas is None:
-        yield
-        return
-    get_threads, set_threads = openblas
-    previous = get_threads()
-    set_threads(threads)
-    try:
-        yield
-    finally:
-        set_threads(previous)
-
-
-def current_blas_threads() -> int | None:
-    """The number of threads NumPy's OpenBLAS uses now, or None when it cannot be read."""
-    openblas = _openblas_thread_functions()
-    return openblas[0]() if openblas else None
-
-
-def _openblas_thread_functions():
-    """(get_num_threads, set_num_threads) of the OpenBLAS inside NumPy's wheel, or None."""
-    package = Path(np.__file__).resolve().parent
-    candidates = [*sorted((package.parent / "numpy.libs").glob("*openblas*")),
-                  *sorted((package / ".dylibs").glob("*openblas*"))]
-    # Symbol names differ between OpenBLAS builds: scipy-openblas (NumPy >= 2), 64-bit ints, plain.
-    names = [("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
-             ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"),
-             ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
-             ("openblas_get_num_threads", "openblas_set_num_threads")]
-    for path in candidates:
-        try:
-            library = ctypes.CDLL(str(path))  # already loaded by NumPy: this returns the same copy
-        except OSError:
-            continue
-        for get_name, set_name in names:
-            get_threads, set_threads = getattr(library, get_name, None), getattr(library, set_name, None)
-            if get_threads is not None and set_threads is not None:
-                get_threads.restype, set_threads.argtypes = ctypes.c_int, [ctypes.c_int]
-                return get_threads, set_threads
-    return None
-
-
 # =================================================================================== training
 
 
@@ -410,16 +267,6 @@ def window_gradients(network: RecurrentNetwork, x: np.ndarray, y: np.ndarray, in
     return loss, network.backward(d_logits, cache).params, final_state
 
 
-def split_ids(ids: np.ndarray, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """(train, validation): the first 1 - val_fraction of ids and the last val_fraction, unshuffled."""
-    val_size = int(len(ids) * val_fraction)
-    if val_size < 2 or len(ids) - val_size < 2:
-        raise RnnlabError(
-            f"a validation fraction of {val_fraction} of {len(ids)} characters leaves {val_size} for validation "
-            f"and {len(ids) - val_size} for training; both need at least 2: use more text or another fraction")
-    return ids[:len(ids) - val_size], ids[len(ids) - val_size:]
-
-
 class NumpyCharLMTrainer:
     """The network, optimizer, streams and counters of one run; `train_step` is one window."""
 
@@ -431,7 +278,7 @@ class NumpyCharLMTrainer:
         self.log = log
         self.network = build_network(config, len(vocab))
         self.optimizer = build_optimizer(config, self.network)
-        self.streams = TrainStreams(train_ids, config.batch_size, config.bptt)
+        self.streams = NumpyStreamBatcher(train_ids, config.batch_size, config.bptt)
         # Its own stream of random numbers, so sampling never changes the training run.
         self.sample_rng = np.random.default_rng([config.seed, 1])
         self.state = None  # carried recurrent state: h (L, B, H), or (h, c) for LSTM
@@ -471,13 +318,9 @@ class NumpyCharLMTrainer:
         return sample_text(self.network, self.vocab, self.config.sample_length, self.sample_rng,
                            self.config.temperature)
 
-    def finished(self) -> str | None:
-        c = self.config
-        if c.max_steps is not None and self.step >= c.max_steps:
-            return "max_steps"
-        if c.max_time is not None and self.train_time >= c.max_time:
-            return "max_time"
-        return None
+    def finished(self) -> str:
+        """Why the run should stop now ("" while it should go on)."""
+        return stop_reason(self.step, self.train_time, max_steps=self.config.max_steps, max_time=self.config.max_time)
 
     def run(self) -> NumpyCharLMResult:
         """Train until max_steps or max_time (or Ctrl-C), evaluating every eval_interval steps."""
@@ -488,7 +331,7 @@ class NumpyCharLMTrainer:
         interval_tokens, interval_time = 0, 0.0
         stopped_by = "interrupted"
         try:
-            while (stopped_by := self.finished() or "") == "":
+            while (stopped_by := self.finished()) == "":
                 start = time.perf_counter()
                 loss = self.train_step()
                 elapsed = time.perf_counter() - start
@@ -557,7 +400,7 @@ def train_numpy_charlm(text: str, config: NumpyCharLMConfig | None = None, *, va
     vocab = CharVocab.from_text(text + (val_text or ""))
     ids = vocab.encode(text)
     if val_text is None:
-        train_ids, val_ids = split_ids(ids, config.val_fraction)
+        train_ids, val_ids = split_train_val(ids, config.val_fraction)
     else:
         train_ids, val_ids = ids, vocab.encode(val_text)
     trainer = NumpyCharLMTrainer(config, vocab, train_ids, val_ids, log=log)

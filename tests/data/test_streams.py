@@ -2,6 +2,9 @@
 
 import itertools
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -200,3 +203,93 @@ def test_split_train_val_errors():
         split_train_val(np.arange(100), 1.5)
     with pytest.raises(RnnlabError, match="training split"):
         split_train_val(np.arange(10), 0.95)
+
+
+# ------------------------------------------------------------------------ compatibility, ranks
+
+# Saved by the batcher before ranks existed (no "world_size" key), after 13 windows over
+# OLD_IDS with batch 3 and bptt 10; the window it would have produced next is OLD_NEXT.
+OLD_IDS = np.arange(300) * 7 % 41
+OLD_STATE = {"epoch": 1, "position": 3, "num_tokens": 300, "batch_size": 3, "bptt": 10, "ids_crc32": 2289106878}
+OLD_NEXT_X = [[5, 12, 19, 26, 33, 40, 6, 13, 20, 27], [1, 8, 15, 22, 29, 36, 2, 9, 16, 23],
+              [38, 4, 11, 18, 25, 32, 39, 5, 12, 19]]
+OLD_NEXT_Y = [[12, 19, 26, 33, 40, 6, 13, 20, 27, 34], [8, 15, 22, 29, 36, 2, 9, 16, 23, 30],
+              [4, 11, 18, 25, 32, 39, 5, 12, 19, 26]]
+
+
+def test_a_state_saved_before_ranks_existed_resumes_with_the_same_window():
+    resumed = StreamBatcher(OLD_IDS, batch_size=3, bptt=10)
+    resumed.load_state_dict(json.loads(json.dumps(OLD_STATE)))
+    window = resumed.next_window()
+    assert (window.x.tolist(), window.y.tolist(), window.epoch, window.index) == (OLD_NEXT_X, OLD_NEXT_Y, 1, 3)
+    # world_size 1 is today's batcher: the same 13 windows lead to the same state.
+    fresh = StreamBatcher(OLD_IDS, batch_size=3, bptt=10)
+    for _ in range(13):
+        fresh.next_window()
+    assert fresh.state_dict() == {**OLD_STATE, "world_size": 1}
+
+
+@pytest.mark.parametrize("num_tokens,batch_size,bptt,world_size", [(97, 2, 3, 2), (1000, 3, 7, 4), (61, 1, 5, 3),
+                                                                     (41, 4, 5, 2), (503, 5, 16, 3)])
+def test_ranks_read_the_global_batch_disjointly_and_completely(num_tokens, batch_size, bptt, world_size):
+    ids = np.arange(num_tokens)  # ids equal positions: disjoint rows hold disjoint values
+    single = StreamBatcher(ids, world_size * batch_size, bptt)
+    ranks = [StreamBatcher(ids, batch_size, bptt, rank=r, world_size=world_size) for r in range(world_size)]
+    assert {len(r) for r in ranks} == {len(single)}  # equal window counts: collectives line up
+    assert {r.unused_targets for r in ranks} == {single.unused_targets}
+    targets = []
+    for _ in range(len(single) + 2):  # across an epoch boundary
+        expected, got = single.next_window(), [r.next_window() for r in ranks]
+        assert torch.equal(torch.cat([w.x for w in got]), expected.x)  # rank r = rows r*B .. r*B + B - 1
+        assert torch.equal(torch.cat([w.y for w in got]), expected.y)
+        assert {(w.reset_state, w.epoch, w.index) for w in got} == {(expected.reset_state, expected.epoch,
+                                                                     expected.index)}
+        if expected.epoch == 0:
+            targets += [t for w in got for t in w.y.reshape(-1).tolist()]
+    assert sorted(targets) == list(range(1, len(targets) + 1))  # every target once, on one rank only
+
+
+def test_one_ranks_state_resumes_every_rank_and_a_new_world_size_is_refused():
+    ids = np.random.default_rng(3).integers(0, 20, size=400)
+    ranks = [StreamBatcher(ids, 2, 9, rank=r, world_size=3) for r in range(3)]
+    for batcher in ranks:
+        for _ in range(5):
+            batcher.next_window()
+    state = ranks[0].state_dict()
+    for rank, batcher in enumerate(ranks):
+        resumed = StreamBatcher(ids, 2, 9, rank=rank, world_size=3)
+        resumed.load_state_dict(state)
+        assert torch.equal(resumed.next_window().x, batcher.next_window().x)
+    with pytest.raises(RnnlabError, match="world_size=3 but this run has world_size=2"):
+        StreamBatcher(ids, 2, 9, world_size=2).load_state_dict(state)
+
+
+def test_bad_rank_or_world_size_and_too_short_text_for_all_ranks():
+    with pytest.raises(RnnlabError, match="rank 2 is outside world size 2"):
+        StreamBatcher(np.arange(100), 2, 3, rank=2, world_size=2)
+    with pytest.raises(RnnlabError, match="rank -1 is outside world size 2"):
+        StreamBatcher(np.arange(100), 2, 3, rank=-1, world_size=2)
+    with pytest.raises(RnnlabError, match="world_size is 0; expected a positive integer"):
+        StreamBatcher(np.arange(100), 2, 3, world_size=0)
+    StreamBatcher(np.arange(2 * 4 * 8 + 1), 4, 8, rank=1, world_size=2)  # exactly the minimum works
+    with pytest.raises(RnnlabError) as caught:
+        StreamBatcher(np.arange(64), 4, 8, rank=1, world_size=2)
+    assert "64 tokens, but world_size 2 x batch_size 4 x bptt 8 needs at least 65" in str(caught.value)
+
+
+def test_numpy_side_gives_the_same_windows_as_arrays_without_torch():
+    from rnnlab.data.streams import NumpyStreamBatcher, numpy_eval_windows
+
+    ids = np.random.default_rng(4).integers(0, 30, size=211)
+    arrays, tensors = NumpyStreamBatcher(ids, 3, 8, rank=1, world_size=2), StreamBatcher(ids, 3, 8, rank=1, world_size=2)
+    for _ in range(len(arrays) + 1):
+        a, t = arrays.next_window(), tensors.next_window()
+        assert isinstance(a.x, np.ndarray) and a.x.dtype == np.int64
+        assert np.array_equal(a.x, t.x.numpy()) and np.array_equal(a.y, t.y.numpy()) and a[2:] == t[2:]
+    for a, t in zip(numpy_eval_windows(ids, 4, 7), eval_windows(ids, 4, 7), strict=True):
+        assert np.array_equal(a.x, t.x.numpy()) and np.array_equal(a.y, t.y.numpy()) and a.reset_state == t.reset_state
+    code = ("import sys, numpy as np; from rnnlab.data.streams import NumpyStreamBatcher; "
+            "NumpyStreamBatcher(np.arange(50), 2, 4).next_window(); assert 'torch' not in sys.modules")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                            cwd=Path(__file__).resolve().parents[2])
+    assert result.returncode == 0, result.stderr

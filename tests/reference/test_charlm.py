@@ -13,16 +13,13 @@ import numpy as np
 import pytest
 
 from rnnlab.cli import main
+from rnnlab.data.streams import NumpyStreamBatcher, numpy_eval_windows
 from rnnlab.data.textfile import read_text
 from rnnlab.data.vocab import CharVocab
 from rnnlab.errors import RnnlabError
 from rnnlab.reference.charlm import (
     NumpyCharLMConfig,
     NumpyCharLMTrainer,
-    TrainStreams,
-    blas_thread_limit,
-    current_blas_threads,
-    eval_windows,
     evaluate_loss,
     load_numpy_charlm,
     sample_text,
@@ -70,7 +67,7 @@ def test_loss_clearly_falls_on_tinyshakespeare(tinyshakespeare):
 
 def test_training_windows_reconstruct_each_stream_in_order():
     ids = np.arange(103)  # ids equal positions, so the windows show exactly where they read
-    streams = TrainStreams(ids, batch_size=4, bptt=7)
+    streams = NumpyStreamBatcher(ids, batch_size=4, bptt=7)
     length = (103 - 1) // 4  # 25 targets per row: windows of 7, 7, 7, 4 steps
     assert streams.windows_per_epoch == 4
     windows = [streams.next_window() for _ in range(streams.windows_per_epoch)]
@@ -92,7 +89,7 @@ def test_eval_windows_cover_every_target_once_in_order():
     ids = np.arange(50)  # 49 targets: 3 streams of 16, then a 1-row stream over the last 1
     targets = {}
     rows_seen = []
-    for x, y, reset_state in eval_windows(ids, batch_size=3, bptt=5):
+    for x, y, reset_state in numpy_eval_windows(ids, batch_size=3, bptt=5):
         if reset_state:
             rows_seen.append(x.shape[0])
             current = [[] for _ in range(x.shape[0])]
@@ -109,7 +106,7 @@ def test_eval_windows_cover_every_target_once_in_order():
 def test_carried_state_equals_running_the_whole_stream_at_once(cell):
     network = RecurrentNetwork(cell, 8, vocab_size=11, embedding_dim=5, output_size=11, dtype=np.float64, seed=3)
     ids = np.random.default_rng(0).integers(0, 11, 3 * 20 + 1)
-    streams = TrainStreams(ids, batch_size=3, bptt=6)  # windows of 6, 6, 6, 2 steps
+    streams = NumpyStreamBatcher(ids, batch_size=3, bptt=6)  # windows of 6, 6, 6, 2 steps
     logits, state = [], None
     for _ in range(streams.windows_per_epoch):
         x = streams.next_window().x
@@ -127,7 +124,7 @@ def test_window_gradients_stop_at_window_boundaries():
     network = RecurrentNetwork("gru", 6, vocab_size=9, embedding_dim=4, output_size=9, dtype=np.float64, seed=1)
     ids = np.random.default_rng(2).integers(0, 9, 2 * 17 + 1)
     bptt = 5
-    streams = TrainStreams(ids, batch_size=2, bptt=bptt)  # windows of 5, 5, 5, 2 steps
+    streams = NumpyStreamBatcher(ids, batch_size=2, bptt=bptt)  # windows of 5, 5, 5, 2 steps
     summed = {name: np.zeros_like(value) for name, value in network.params.items()}
     d_logits_per_window, state = [], None
     for _ in range(streams.windows_per_epoch):
@@ -230,17 +227,6 @@ def test_adam_and_value_clipping_train_too():
                                clip="value", clip_threshold=1.0, sample_length=0, eval_interval=1000)
     result = train_numpy_charlm(text, config, log=lambda line: None)
     assert result.val_loss < result.initial_val_loss - 0.5
-
-
-def test_blas_thread_limit_applies_inside_and_restores_after():
-    before = current_blas_threads()
-    if before is None:
-        pytest.skip("NumPy's BLAS is not a bundled OpenBLAS; the limit is a no-op there")
-    with blas_thread_limit(1):
-        assert current_blas_threads() == 1
-    assert current_blas_threads() == before
-    with blas_thread_limit(None):
-        assert current_blas_threads() == before
 
 
 # -------------------------------------------------------------------------------------- CLI
