@@ -34,12 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from report import command_line, machine_description, markdown_table, write_section  # noqa: E402
 
-from rnnlab.diagnostics.memory import (  # noqa: E402
-    estimate_training_memory,
-    measure_saved_activations,
-    measure_training_peak,
-    mib,
-)
+from rnnlab.diagnostics.memory.estimate import estimate_training_memory  # noqa: E402
+from rnnlab.diagnostics.memory.measure import measure_saved_activations, measure_training_peak  # noqa: E402
+from rnnlab.diagnostics.memory.result import mib  # noqa: E402
 from rnnlab.diagnostics.params import ModelSpec, build_model, count_parameters  # noqa: E402
 from rnnlab.train.precision import cpu_supports_bf16  # noqa: E402
 

@@ -21,8 +21,9 @@ import os
 import sys
 import textwrap
 
-from rnnlab.diagnostics.memory import (MIB, estimate_training_memory, measure_saved_activations,
-                                       measure_training_peak)
+from rnnlab.diagnostics.memory.estimate import estimate_training_memory
+from rnnlab.diagnostics.memory.measure import measure_saved_activations, measure_training_peak
+from rnnlab.diagnostics.memory.result import MIB
 from rnnlab.diagnostics.params import ModelSpec, build_model
 
 BATCH, SEQ_LEN, HIDDEN = 32, 100, 256

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rnnlab.commands.options import (CELL_HELP, Formatter, add_options, add_run_options,
-                                     add_training_options, given_options, refuse_with_resume,
+from rnnlab.commands.options import (CELL_HELP, Formatter, add_action_group, add_options,
+                                     add_run_options, add_saved_run_options, add_training_options,
+                                     given_options, print_training_result, refuse_with_resume,
                                      resume_overrides, training_options)
 from rnnlab.data.wordvocab import VocabOptions
 from rnnlab.errors import RnnlabError
@@ -45,19 +46,11 @@ in training is an error.
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "classify", help="text classification: train, predict, eval",
-        description="Text classification with recurrent networks (many-to-one).")
-    commands = parser.add_subparsers(dest="classify_command", metavar="ACTION")
-    _register_train(commands)
-    _register_predict(commands)
-    _register_eval(commands)
-    parser.set_defaults(func=lambda args: _missing_action(parser))
-
-
-def _missing_action(parser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
+    actions = add_action_group(subparsers, "classify", "text classification: train, predict, eval",
+                               "Text classification with recurrent networks (many-to-one).")
+    _register_train(actions)
+    _register_predict(actions)
+    _register_eval(actions)
 
 
 MODEL_OPTIONS = (
@@ -72,8 +65,8 @@ MODEL_OPTIONS = (
 )
 
 
-def _register_train(commands) -> None:
-    p = commands.add_parser("train", help="train a classifier (or --resume one)",
+def _register_train(actions) -> None:
+    p = actions.add_parser("train", help="train a classifier (or --resume one)",
                             description=TRAIN_DESCRIPTION, formatter_class=Formatter)
     data = p.add_argument_group("data")
     data.add_argument("--train", metavar="FILE", help="labelled training data")
@@ -106,34 +99,24 @@ def _register_train(commands) -> None:
     p.set_defaults(func=run_train)
 
 
-def _register_predict(commands) -> None:
-    p = commands.add_parser("predict", help="predict labels for texts",
-                            description=PREDICT_DESCRIPTION,
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("run", metavar="RUN", nargs="+",
-                   help="run directory of a trained classifier; several average their "
-                        "probabilities (an ensemble)")
+def _register_predict(actions) -> None:
+    p = actions.add_parser("predict", help="predict labels for texts",
+                           description=PREDICT_DESCRIPTION, formatter_class=Formatter)
+    add_saved_run_options(p, "classifier", several=True)
     p.add_argument("--input", required=True, metavar="FILE", help="texts to classify")
     p.add_argument("--output", metavar="FILE", help="write the predictions to this file instead of printing them")
     p.add_argument("--format", default="auto", help=FORMAT_HELP)
-    p.add_argument("--weights", choices=("best", "last"), default="best")
-    p.add_argument("--batch-size", type=int, default=256)
     p.set_defaults(func=run_predict)
 
 
-def _register_eval(commands) -> None:
-    p = commands.add_parser("eval", help="accuracy, macro-F1 and confusion matrix on labelled data",
-                            description=EVAL_DESCRIPTION,
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("run", metavar="RUN", nargs="+",
-                   help="run directory of a trained classifier; several average their "
-                        "probabilities (an ensemble)")
+def _register_eval(actions) -> None:
+    p = actions.add_parser("eval", help="accuracy, macro-F1 and confusion matrix on labelled data",
+                           description=EVAL_DESCRIPTION, formatter_class=Formatter)
+    add_saved_run_options(p, "classifier", several=True)
     p.add_argument("--data", metavar="FILE", help="labelled data")
     p.add_argument("--dataset", metavar="NAME", help="a named public dataset (sst2)")
-    p.add_argument("--split", default="dev", help="the split of --dataset")
+    p.add_argument("--split", default="dev", help="the split of --dataset (default: dev)")
     p.add_argument("--format", default="auto", help=FORMAT_HELP)
-    p.add_argument("--weights", choices=("best", "last"), default="best")
-    p.add_argument("--batch-size", type=int, default=256)
     p.set_defaults(func=run_eval)
 
 
@@ -155,16 +138,8 @@ def run_train(args) -> int:
             vocab_options=dict(level=args.level, min_freq=args.min_freq,
                                max_size=args.max_vocab, lowercase=not args.no_lowercase),
             train_options=training_options(args), **common)
-    if result.stopped_by == "interrupted":
-        return 130
-    if result.scores is not None:
-        summary = ", ".join(f"{key} {value:.4f}" for key, value in result.scores.items())
-        print(f"dev (last weights): {summary}")
-        print(f"best dev accuracy {result.best_metric:.4f} at step {result.best_step} "
-              "(saved as best.safetensors)")
-    print(f"stopped by {result.stopped_by} at step {result.step} (epoch {result.epochs:.2f}) "
-          f"after {result.train_time:.1f} s of training; run saved in {result.run_dir}")
-    return 0
+    return print_training_result(result, lambda scores: "dev (last weights): " + ", ".join(
+        f"{key} {value:.4f}" for key, value in scores.items()))
 
 
 def run_predict(args) -> int:

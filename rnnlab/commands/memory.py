@@ -60,7 +60,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnlab.diagnostics.memory import estimate_training_memory
+    from rnnlab.diagnostics.memory.estimate import estimate_training_memory
 
     spec = spec_from_args(args)
     for name in ("batch_size", "seq_len"):

@@ -97,3 +97,49 @@ def refuse_with_resume(args: argparse.Namespace, *flags: str) -> None:
 class Formatter(argparse.RawDescriptionHelpFormatter):
     """Keeps the descriptions' line breaks; defaults are written into the help texts."""
 
+
+def add_action_group(subparsers, name: str, help_text: str, description: str):
+    """`rnnlab NAME ACTION ...` (classify, tag, ...): the group's parser and its actions.
+    Without an action the group prints its help to stderr and exits with 2."""
+    import sys
+
+    parser = subparsers.add_parser(name, help=help_text, description=description,
+                                   formatter_class=Formatter)
+    actions = parser.add_subparsers(dest=f"{name}_command", metavar="ACTION")
+    parser.set_defaults(func=lambda args: parser.print_help(sys.stderr) or 2)
+    return actions
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def add_saved_run_options(parser, what: str, several: bool = False,
+                          batch_size: int = 256) -> None:
+    """RUN (one, or several for an ensemble), --weights and --batch-size of a trained model."""
+    parser.add_argument("run", metavar="RUN", nargs="+" if several else None,
+                        help=f"run directory of a trained {what}" + (
+                            "; several average their probabilities (an ensemble)" if several else ""))
+    parser.add_argument("--weights", choices=("best", "last"), default="best",
+                        help="best (by the dev metric) or last weights (default: best)")
+    parser.add_argument("--batch-size", type=positive_int, default=batch_size,
+                        help=f"(default: {batch_size})")
+
+
+def print_training_result(result, summary) -> int:
+    """The last lines of a training command; `summary(scores)` formats the last evaluation.
+    Returns the exit code (130 after Ctrl-C)."""
+    if result.stopped_by == "interrupted":
+        return 130
+    if result.scores is not None:
+        print(f"{summary(result.scores)}")
+    if result.best_metric is not None and result.metric != "loss":
+        print(f"best dev {result.metric} {result.best_metric:.4f} at step {result.best_step} "
+              "(saved as best.safetensors)")
+    print(f"stopped by {result.stopped_by} at step {result.step} (epoch {result.epochs:.2f}) "
+          f"after {result.train_time:.1f} s of training; run saved in {result.run_dir}")
+    return 0
+

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
-from rnnlab.commands.options import (CELL_HELP, Formatter, add_options, add_run_options,
-                                     add_training_options, given_options, refuse_with_resume,
+from rnnlab.commands.options import (CELL_HELP, Formatter, add_action_group, add_options,
+                                     add_run_options, add_saved_run_options, add_training_options,
+                                     given_options, print_training_result, refuse_with_resume,
                                      resume_overrides, training_options)
 from rnnlab.errors import RnnlabError
 from rnnlab.models.configs import TaggerConfig
@@ -52,19 +52,11 @@ exactly, case included) and their number. --json prints the same as one JSON obj
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("tag", help="part-of-speech tagging of CoNLL-U treebanks",
-                              description=DESCRIPTION,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-    actions = p.add_subparsers(dest="tag_command", metavar="ACTION")
+    actions = add_action_group(subparsers, "tag", "part-of-speech tagging of CoNLL-U treebanks",
+                               DESCRIPTION)
     _register_train(actions)
     _register_predict(actions)
     _register_eval(actions)
-    p.set_defaults(func=lambda args: _missing_action(p))
-
-
-def _missing_action(parser) -> int:
-    parser.print_help()
-    return 2
 
 
 MODEL_OPTIONS = (
@@ -103,23 +95,19 @@ def _register_train(actions) -> None:
 def _register_predict(actions) -> None:
     p = actions.add_parser("predict", help="tag a CoNLL-U file", description=PREDICT_DESCRIPTION,
                            formatter_class=Formatter)
-    p.add_argument("run", metavar="RUN", help="run directory of a trained tagger")
+    add_saved_run_options(p, "tagger", batch_size=64)
     p.add_argument("--input", required=True, metavar="FILE", help="CoNLL-U file to tag")
     p.add_argument("--output", required=True, metavar="FILE", help="where to write the result")
-    p.add_argument("--weights", choices=("best", "last"), default="best")
-    p.add_argument("--batch-size", type=int, default=64)
     p.set_defaults(func=run_predict)
 
 
 def _register_eval(actions) -> None:
     p = actions.add_parser("eval", help="accuracy (overall and OOV) on a tagged CoNLL-U file",
                            description=EVAL_DESCRIPTION, formatter_class=Formatter)
-    p.add_argument("run", metavar="RUN", help="run directory of a trained tagger")
+    add_saved_run_options(p, "tagger", batch_size=64)
     p.add_argument("--data", metavar="FILE", help="tagged CoNLL-U file")
     p.add_argument("--dataset", metavar="NAME", help="named treebank instead (ud_english_ewt)")
-    p.add_argument("--split", default="dev", help="split of --dataset")
-    p.add_argument("--weights", choices=("best", "last"), default="best")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--split", default="dev", help="split of --dataset (default: dev)")
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object")
     p.set_defaults(func=run_eval)
 
@@ -143,16 +131,7 @@ def run_train(args) -> int:
         result = train_tagger(train=args.train, dev=args.dev, dataset=args.dataset,
                               column=args.column, out=args.out, model=model,
                               training=training_options(args), **common)
-    if result.stopped_by == "interrupted":
-        return 130
-    if result.scores is not None:
-        print(f"dev (last): {_format_dev(result.scores)}")
-    if result.best_metric is not None:
-        print(f"best dev accuracy {100 * result.best_metric:.2f}% at step {result.best_step} "
-              "(saved as best.safetensors)")
-    print(f"stopped by {result.stopped_by} at step {result.step} ({result.epochs:.2f} epochs) "
-          f"after {result.train_time:.1f} s of training; run saved in {result.run_dir}")
-    return 0
+    return print_training_result(result, lambda scores: f"dev (last): {_format_dev(scores)}")
 
 
 def _format_dev(dev: dict) -> str:
@@ -169,7 +148,6 @@ def run_predict(args) -> int:
     from rnnlab.models.tagger import Tagger
     from rnnlab.tasks.tag import run_column
 
-    _check_batch_size(args.batch_size)
     model = Tagger.from_pretrained(args.run, weights=args.weights)
     column = run_column(args.run)
     bank = read_conllu(args.input)
@@ -183,7 +161,6 @@ def run_predict(args) -> int:
 def run_eval(args) -> int:
     from rnnlab.tasks.tag import evaluate_file
 
-    _check_batch_size(args.batch_size)
     if (args.data is None) == (args.dataset is None):
         raise RnnlabError("give exactly one of --data FILE or --dataset NAME")
     if args.dataset is not None:
@@ -202,9 +179,3 @@ def run_eval(args) -> int:
     print(f"OOV accuracy  {oov:>7}  on {score.oov_total:,} tokens unseen in training "
           f"({100 * score.oov_total / score.total:.1f}% of tokens)")
     return 0
-
-
-def _check_batch_size(value: int) -> None:
-    if value < 1:
-        raise RnnlabError(f"--batch-size must be a positive integer, got {value}")
-

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from rnnlab.commands.options import (CELL_HELP, Formatter, add_options, add_run_options,
-                                     add_training_options, given_options, resume_overrides,
-                                     training_options)
+                                     add_training_options, given_options, print_training_result,
+                                     resume_overrides, training_options)
 from rnnlab.models.configs import CharLMConfig
 from rnnlab.train.config import CharLMTrainConfig
 
@@ -77,10 +77,4 @@ def run_train(args) -> int:
             data=args.data, dataset=args.dataset, val=args.val, out=args.out,
             model={**given_options(args, MODEL_OPTIONS), **flags},
             train=training_options(args, LM_TRAINING_OPTIONS), **common)
-    if result.stopped_by == "interrupted":
-        return 130
-    if result.scores is not None:
-        print(f"validation: {lm_summary_line(result.scores)}")
-    print(f"stopped by {result.stopped_by} at step {result.step} after "
-          f"{result.train_time:.1f} s of training; run saved in {result.run_dir}")
-    return 0
+    return print_training_result(result, lambda scores: f"validation: {lm_summary_line(scores)}")

@@ -185,10 +185,14 @@ _CHUNK_BYTES = 1 << 20
 
 
 def file_sha256(path: Path) -> str:
+    """The file's sha256 (hex); an unreadable file is one RnnlabError line naming it."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK_BYTES), b""):
-            digest.update(chunk)
+    try:
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(_CHUNK_BYTES), b""):
+                digest.update(chunk)
+    except OSError as err:
+        raise RnnlabError(f"cannot read {path}: {err.strerror or err}") from None
     return digest.hexdigest()
 
 

@@ -7,7 +7,6 @@ tag set (sorted by name, so ids do not depend on sentence order).
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -17,6 +16,7 @@ import torch
 
 from rnnlab.atomic import atomic_write_json
 from rnnlab.data.padding import pad_sequences
+from rnnlab.data.textfile import read_versioned_json
 from rnnlab.errors import RnnlabError
 
 PAD, UNK = "<pad>", "<unk>"
@@ -110,18 +110,7 @@ class TaggerVocab:
 
     @classmethod
     def load(cls, path: str | Path) -> "TaggerVocab":
-        path = Path(path)
-        if not path.is_file():
-            raise RnnlabError(f"vocabulary file {path} does not exist")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise RnnlabError(f"{path} is not a readable JSON vocabulary: {err}") from None
-        if not isinstance(data, dict) or data.get("kind") != "tagger_vocab":
-            raise RnnlabError(f"{path} is not a tagger vocabulary (no kind 'tagger_vocab')")
-        if data.get("format_version") != VOCAB_FORMAT_VERSION:
-            raise RnnlabError(f"{path} has format_version {data.get('format_version')!r}; this "
-                              f"rnnlab reads {VOCAB_FORMAT_VERSION}")
+        data = read_versioned_json(path, "tagger_vocab", VOCAB_FORMAT_VERSION, "tagger vocabulary")
         try:
             return cls(data["words"], data["chars"], data["tags"], data["word_counts"],
                        data.get("lowercase", False), data.get("max_word_chars", 20))
@@ -156,11 +145,6 @@ class TaggerBatch:
         TaggerBatch(**d). Not dataclasses.asdict, which would deep-copy every tensor."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    @property
-    def mask(self) -> torch.Tensor:
-        """(B, T) bool, True at real words."""
-        steps = torch.arange(self.word_ids.shape[1])
-        return (steps.unsqueeze(0) < self.lengths.unsqueeze(1)).to(self.word_ids.device)
 
 
 

@@ -20,6 +20,8 @@ caches): temporary file in the same folder, then os.replace.
 
 from __future__ import annotations
 
+import json
+
 import os
 from pathlib import Path
 
@@ -119,3 +121,21 @@ def write_text_atomic(path: Path, text: str) -> None:
     """Write `text` (UTF-8) to `path` atomically, creating its folder if needed."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, text)
+
+
+def read_versioned_json(path: str | os.PathLike, kind: str, version: int, what: str) -> dict:
+    """The JSON object rnnlab wrote at `path` with this "kind" and "format_version" (a
+    vocabulary, for instance); a one-line RnnlabError naming the file otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise RnnlabError(f"{what} file {path} does not exist")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RnnlabError(f"{path} is not a readable {what} JSON file ({err})") from None
+    if not isinstance(data, dict) or data.get("kind") != kind:
+        raise RnnlabError(f"{path} is not a {what} (kind {kind!r} expected)")
+    if data.get("format_version") != version:
+        raise RnnlabError(f"{path} has format_version {data.get('format_version')!r}; this "
+                          f"rnnlab reads {version}")
+    return data

@@ -78,13 +78,6 @@ class CharVocab:
     def __repr__(self) -> str:
         return f"CharVocab({len(self)} characters)"
 
-    def id_of(self, char: str) -> int:
-        """The id of one character; RnnlabError if it is not in the vocabulary."""
-        try:
-            return self._ids[char]
-        except KeyError:
-            raise RnnlabError(f"character {char!r} is not in the vocabulary ({len(self)} characters)") from None
-
     def encode(self, text: str, unknown: str = "error") -> np.ndarray:
         """(len(text),) int64 ids of `text`.
 

@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rnnlab.data.textfile import write_text_atomic
+from rnnlab.data.textfile import read_versioned_json, write_text_atomic
 from rnnlab.errors import RnnlabError
 
 FORMAT_VERSION = 1
@@ -137,18 +137,7 @@ class WordVocab:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "WordVocab":
-        path = Path(path)
-        if not path.is_file():
-            raise RnnlabError(f"vocabulary file {path} does not exist")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise RnnlabError(f"{path} is not a readable vocabulary JSON file ({err})") from None
-        if not isinstance(data, dict) or data.get("kind") != KIND:
-            raise RnnlabError(f"{path} is not a token vocabulary (kind {KIND!r} expected)")
-        if data.get("format_version") != FORMAT_VERSION:
-            raise RnnlabError(f"{path} has format_version {data.get('format_version')!r}; this "
-                              f"rnnlab reads {FORMAT_VERSION}")
+        data = read_versioned_json(path, KIND, FORMAT_VERSION, "token vocabulary")
         tokens = data.get("tokens")
         if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
             raise RnnlabError(f"{path}: 'tokens' must be a list of strings")

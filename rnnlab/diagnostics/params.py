@@ -230,11 +230,7 @@ def parameter_breakdown(spec: ModelSpec) -> list[TensorCount]:
         tensors.append(TensorCount("head.bias", (spec.vocab_size,), "head"))
         return tensors
 
-    if not encoder_available():          # fallback: one torch module named "encoder"
-        for layer, size in enumerate(_layer_inputs(spec)):
-            tensors += _recurrent_tensors(spec, "encoder.", size, layer)
-    else:
-        tensors += _encoder_tensors(spec)
+    tensors += _encoder_tensors(spec)
     if spec.head == "classifier" and spec.pooling == "attention":
         f = spec.features
         tensors += [TensorCount("pooling.attention_proj.weight", (f, f), "pooling"),
@@ -284,21 +280,11 @@ def _shape(shape: tuple[int, ...]) -> str:
 
 
 # -- the model rnnlab builds -------------------------------------------------------------------
-def encoder_available() -> bool:
-    """Whether rnnlab.nn.encoder.RecurrentEncoder can be imported (else a plain torch module)."""
-    try:
-        from rnnlab.nn.encoder import RecurrentEncoder  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def build_model(spec: ModelSpec):
     """The torch model rnnlab builds for `spec` (in train mode, PyTorch's default init).
 
-    lm: `CharLM`. Otherwise a `SequenceModel`: optional embedding, a `RecurrentEncoder` (or, if
-    that module is unavailable, the cell's layer from the registry, e.g. nn.LSTM), optional
-    pooling, a linear head.
+    lm: `CharLM`. Otherwise a `SequenceModel`: optional embedding, a `RecurrentEncoder`,
+    optional pooling, a linear head.
     """
     if spec.head == "lm":
         from rnnlab.models.lm import CharLM, CharLMConfig
@@ -315,6 +301,9 @@ def _sequence_model_class():
     import torch
     from torch import nn
 
+    from rnnlab.nn.encoder import RecurrentEncoder
+    from rnnlab.nn.pooling import SequencePooling
+
     class SequenceModel(nn.Module):
         """[Embedding] → recurrent encoder → [pooling] → [Linear] (see `build_model`).
 
@@ -327,13 +316,12 @@ def _sequence_model_class():
             self.spec = spec
             if spec.embedded:
                 self.embedding = nn.Embedding(spec.vocab_size, spec.embedding_size)
-            self.encoder = _make_encoder(spec)
-            if spec.head == "classifier" and encoder_available():
-                from rnnlab.nn.pooling import SequencePooling
-
+            self.encoder = RecurrentEncoder(
+                spec.rnn_input_size, spec.hidden_size, cell=spec.cell, num_layers=spec.num_layers,
+                dropout=spec.dropout, bidirectional=spec.bidirectional, residual=spec.residual,
+                layer_norm=spec.layer_norm)
+            if spec.head == "classifier":
                 self.pooling = SequencePooling(spec.pooling, spec.features, spec.num_directions)
-            elif spec.head == "classifier" and spec.pooling != "last":
-                raise RnnlabError(f"pooling {spec.pooling!r} needs rnnlab.nn.pooling")
             if spec.head in ("classifier", "tagger"):
                 self.head = nn.Linear(spec.features, spec.output_size)
 
@@ -346,40 +334,11 @@ def _sequence_model_class():
             if self.spec.head == "tagger":
                 out = nn.functional.dropout(out, self.spec.dropout, self.training)
                 return self.head(out)                                        # (B, T, O)
-            if hasattr(self, "pooling"):
-                pooled = self.pooling(out)                                   # (B, F)
-            else:
-                pooled = _last_step(out, self.spec)
+            pooled = self.pooling(out)                                       # (B, F)
             pooled = nn.functional.dropout(pooled, self.spec.dropout, self.training)
             return self.head(pooled)                                         # (B, O)
 
     return SequenceModel
-
-
-def _make_encoder(spec: ModelSpec):
-    if encoder_available():
-        from rnnlab.nn.encoder import RecurrentEncoder
-
-        return RecurrentEncoder(spec.rnn_input_size, spec.hidden_size, cell=spec.cell,
-                                num_layers=spec.num_layers, dropout=spec.dropout,
-                                bidirectional=spec.bidirectional, residual=spec.residual,
-                                layer_norm=spec.layer_norm)
-    if spec.per_layer_modules:
-        raise RnnlabError("residual and layer norm need rnnlab.nn.encoder.RecurrentEncoder")
-    from rnnlab.nn.cells import make_layer
-
-    return make_layer(spec.cell, spec.rnn_input_size, spec.hidden_size, spec.num_layers,
-                      spec.dropout, spec.bidirectional)
-
-
-def _last_step(out, spec: ModelSpec):
-    """Fallback "last" pooling: forward half at T-1, backward half at t=0."""
-    import torch
-
-    if spec.num_directions == 1:
-        return out[:, -1]
-    h = spec.hidden_size
-    return torch.cat([out[:, -1, :h], out[:, 0, h:]], dim=1)
 
 
 # -- the chapter's examples (expected values are computed, never copied from the text) -------

@@ -26,7 +26,6 @@ from rnnlab.models.pretrained import Pretrained
 from rnnlab.nn.encoder import RecurrentEncoder
 from rnnlab.nn.pooling import SequencePooling
 
-__all__ = ["ClassifierConfig", "RNNClassifier"]
 
 
 class RNNClassifier(Pretrained, nn.Module):

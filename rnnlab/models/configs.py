@@ -8,45 +8,16 @@ made, so a cell registered by the user is accepted everywhere.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 from rnnlab.errors import RnnlabError
+from rnnlab.settings import ConfigDict, check_positive_ints, check_probabilities
 
 
 def check_cell(name: str) -> None:
     from rnnlab.nn.cells import get_cell   # raises RnnlabError listing the registered cells
 
     get_cell(name)
-
-
-def check_positive_ints(config, *names: str) -> None:
-    for name in names:
-        value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise RnnlabError(f"{name} must be a positive integer, got {value!r}")
-
-
-def check_probabilities(config, *names: str) -> None:
-    for name in names:
-        value = getattr(config, name)
-        if not (isinstance(value, (int, float)) and 0.0 <= value < 1.0):
-            raise RnnlabError(f"{name} must be in [0, 1), got {value!r}")
-
-
-class ConfigDict:
-    """to_dict / from_dict for a config dataclass; unknown keys are an error that lists the known."""
-    what = "model config"      # how error messages name it
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict):
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise RnnlabError(f"unknown {cls.what} keys {unknown}; known keys: {sorted(known)}")
-        return cls(**data)
 
 
 @dataclass

@@ -27,7 +27,6 @@ from rnnlab.nn.encoder import RecurrentEncoder
 # LSTM-like cells carry (h, c); the others h alone. Each tensor is (num_layers, B, H).
 State = Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]
 
-__all__ = ["CharLM", "CharLMConfig", "State", "detach_state", "select_rows"]
 
 
 class CharLM(Pretrained, nn.Module):

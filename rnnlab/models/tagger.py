@@ -42,7 +42,6 @@ from rnnlab.models.configs import TaggerConfig
 from rnnlab.models.pretrained import Pretrained
 from rnnlab.nn.encoder import RecurrentEncoder
 
-__all__ = ["Tagger", "TaggerConfig", "config_for"]
 
 
 class Tagger(Pretrained, nn.Module):
@@ -99,24 +98,36 @@ class Tagger(Pretrained, nn.Module):
         Unknown words and characters are fine (they map to <unk>); an empty sentence gets [].
         Sentences are batched by length internally; the result is in input order.
         """
-        vocab = self.require_vocab()
+        results: list[list[str]] = [[] for _ in sentences]
         was_training = self.training
         self.eval()
-        device = next(self.parameters()).device
-        results: list[list[str]] = [[] for _ in sentences]
-        order = sorted((i for i, s in enumerate(sentences) if len(s)),
-                       key=lambda i: len(sentences[i]))
         try:
-            for start in range(0, len(order), batch_size):
-                chunk = order[start:start + batch_size]
-                batch = make_batch(vocab, [sentences[i] for i in chunk]).to(device)
-                best = self(batch).argmax(dim=-1).cpu()                # (B, T)
-                for row, index in enumerate(chunk):
-                    length = len(sentences[index])
-                    results[index] = [vocab.tags[k] for k in best[row, :length].tolist()]
+            for chunk, _, logits in self.logits_by_length(sentences, batch_size):
+                self.decode_into(results, chunk, logits, sentences)
         finally:
             self.train(was_training)
         return results
+
+    def logits_by_length(self, sentences: Sequence[Sequence[str]], batch_size: int,
+                         tags: Sequence[Sequence[str]] | None = None):
+        """Yields (indices, batch, logits (B, T, K)) for the non-empty sentences, in batches of
+        similar length (less padding; padding never changes a result)."""
+        vocab = self.require_vocab()
+        device = next(self.parameters()).device
+        order = sorted((i for i, s in enumerate(sentences) if len(s)),
+                       key=lambda i: len(sentences[i]))
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            batch = make_batch(vocab, [sentences[i] for i in chunk],
+                               None if tags is None else [tags[i] for i in chunk]).to(device)
+            yield chunk, batch, self(batch)
+
+    def decode_into(self, results: list, chunk: list[int], logits: torch.Tensor,
+                    sentences: Sequence[Sequence[str]]) -> None:
+        """results[i] = the best tag names of sentence i, for the rows of `chunk`."""
+        best = logits.argmax(dim=-1).cpu()                               # (B, T)
+        for row, index in enumerate(chunk):
+            results[index] = [self.vocab.tags[k] for k in best[row, :len(sentences[index])].tolist()]
 
     @classmethod
     def check_vocab(cls, vocab: TaggerVocab, config: TaggerConfig, source: str) -> None:

@@ -8,25 +8,6 @@
 - `pooling`: sequence → vector reductions (`last`, `mean`, `max`, `attention`) that ignore
   padded positions exactly.
 
-The torch modules load on first use (`from rnnlab.nn import RecurrentEncoder`), so that
-`rnnlab.nn.cells` can be imported by torch-free code.
+Import from the submodules (`from rnnlab.nn.encoder import RecurrentEncoder`): this package
+imports nothing itself, so torch-free code can use `rnnlab.nn.cells`.
 """
-
-from __future__ import annotations
-
-import importlib
-
-from rnnlab.nn.cells import CellSpec, cell_names, get_cell, register_cell
-
-# name -> the submodule that defines it, imported on first access (PEP 562).
-_LAZY = {"RecurrentEncoder": "rnnlab.nn.encoder", "POOLINGS": "rnnlab.nn.pooling",
-         "SequencePooling": "rnnlab.nn.pooling", "length_mask": "rnnlab.nn.pooling"}
-
-__all__ = ["CellSpec", "POOLINGS", "RecurrentEncoder", "SequencePooling", "cell_names",
-           "get_cell", "length_mask", "register_cell"]
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'rnnlab.nn' has no attribute {name!r}")

@@ -67,6 +67,7 @@ from torch.nn import functional as F
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnlab.errors import RnnlabError
+from rnnlab.settings import require_positive_ints, require_probabilities
 from rnnlab.nn.cells import cell_names, get_cell, make_layer
 
 # A cell with a cell state (LSTM) carries (h, c); the others h alone. Each tensor is
@@ -87,12 +88,9 @@ class RecurrentEncoder(nn.Module):
                  residual: bool = False, layer_norm: bool = False):
         super().__init__()
         get_cell(cell)                    # an unknown name raises, listing the registered cells
-        for name, value in (("input_size", input_size), ("hidden_size", hidden_size),
-                            ("num_layers", num_layers)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise RnnlabError(f"{name} must be a positive integer, got {value!r}")
-        if not (isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0):
-            raise RnnlabError(f"dropout must be in [0, 1), got {dropout!r}")
+        require_positive_ints(input_size=input_size, hidden_size=hidden_size,
+                              num_layers=num_layers)
+        require_probabilities(dropout=dropout)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.cell = cell

@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -46,6 +46,7 @@ from rnnlab.reference.clip import clip_grad_norm, clip_grad_value
 from rnnlab.reference.losses import log_softmax, softmax_cross_entropy
 from rnnlab.reference.network import RecurrentNetwork
 from rnnlab.reference.optim import Adagrad, Adam
+from rnnlab.settings import ConfigDict
 from rnnlab.train.budget import stop_reason
 
 # --cell name -> (cell_type, nonlinearity) of RecurrentNetwork.
@@ -65,8 +66,9 @@ RUN_FORMAT_VERSION = 1
 
 
 @dataclass
-class NumpyCharLMConfig:
+class NumpyCharLMConfig(ConfigDict):
     """Model and training settings. Defaults follow min-char-rnn, with a batch of 32 streams."""
+    what = "numpy char-LM config"
 
     cell: str = "rnn_tanh"               # rnn_tanh, rnn_relu, lstm or gru
     num_layers: int = 1
@@ -134,16 +136,6 @@ class NumpyCharLMConfig:
     def embedding_dim(self) -> int:
         return self.embedding_size if self.embedding_size is not None else self.hidden_size
 
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict) -> "NumpyCharLMConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise RnnlabError(f"config has unknown keys {unknown}; expected a subset of {sorted(known)}")
-        return cls(**data)
 
 
 def _is_number(value) -> bool:
@@ -425,7 +417,7 @@ def save_numpy_charlm(result: NumpyCharLMResult, directory: str | Path) -> Path:
     except OSError as err:
         raise RnnlabError(f"{directory}: cannot write the run ({err.strerror or err})") from None
     result.vocab.save(directory / "vocab.json")
-    summary = {"format_version": RUN_FORMAT_VERSION, "engine": "numpy", "config": result.config.to_json(),
+    summary = {"format_version": RUN_FORMAT_VERSION, "engine": "numpy", "config": result.config.to_dict(),
                "steps": result.steps, "tokens_trained": result.tokens_trained, "train_time": result.train_time,
                "stopped_by": result.stopped_by, "initial_val_loss": result.initial_val_loss,
                "val_loss": result.val_loss, "smoothed_loss": result.smoothed_loss,
@@ -443,7 +435,7 @@ def load_numpy_charlm(directory: str | Path) -> tuple[RecurrentNetwork, CharVoca
         raise RnnlabError(f"{directory / 'run.json'}: cannot read the run summary ({err})") from None
     if not isinstance(summary, dict) or summary.get("format_version") != RUN_FORMAT_VERSION:
         raise RnnlabError(f"{directory / 'run.json'}: not a numpy char-LM run of format {RUN_FORMAT_VERSION}")
-    config = NumpyCharLMConfig.from_json(summary["config"])
+    config = NumpyCharLMConfig.from_dict(summary["config"])
     vocab = CharVocab.load(directory / "vocab.json")
     network = build_network(config, len(vocab))
     try:

@@ -116,12 +116,6 @@ def score_logits(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -
     return {**scores, "confusion": confusion}
 
 
-def evaluate_encoded(model: nn.Module, data: EncodedData, num_classes: int,
-                     batch_size: int = 256) -> dict:
-    logits = predict_logits(model, data.ids, batch_size)
-    return score_logits(logits, data.labels, num_classes)
-
-
 # --------------------------------------------------------------------------------------------
 # Where the data comes from (recorded in config.json so --resume reads the same)
 
@@ -154,8 +148,8 @@ class DataSource:
         if not 0.0 < self.dev_fraction < 1.0:
             raise RnnlabError(f"dev fraction must be in (0, 1), got {self.dev_fraction}")
         train_path, train_format, dev_path, dev_format = self.paths()
-        self.train_sha256 = _file_digest(train_path)
-        self.dev_sha256 = _file_digest(dev_path) if dev_path else ""
+        self.train_sha256 = file_sha256(train_path)
+        self.dev_sha256 = file_sha256(dev_path) if dev_path else ""
         train = read_examples(train_path, train_format)
         if dev_path is not None:
             return train, read_examples(dev_path, dev_format), str(train_path), str(dev_path)
@@ -169,13 +163,6 @@ class DataSource:
         kept = [train[i] for i in sorted(order[held:])]
         return (kept, dev, f"{train_path} (minus {held} held out)",
                 f"{held} examples held out of {train_path} (--dev-fraction {self.dev_fraction})")
-
-
-def _file_digest(path: Path) -> str:
-    try:
-        return file_sha256(path)
-    except OSError as err:
-        raise RnnlabError(f"cannot read {path}: {err.strerror or err}") from None
 
 
 def _check_training_labels(labels: list[str], examples: list[Example], where: str) -> None:
@@ -199,7 +186,8 @@ def build_task(model: RNNClassifier, train: EncodedData, dev: EncodedData,
     num_classes = model.config.num_classes
 
     def evaluate(current: nn.Module) -> dict:
-        scores = evaluate_encoded(current, dev, num_classes, config.eval_batch_size)
+        scores = score_logits(predict_logits(current, dev.ids, config.eval_batch_size),
+                              dev.labels, num_classes)
         return {key: value for key, value in scores.items() if key != "confusion"}
 
     return PaddedTask(model, sampler, lambda indices: collate(train, indices),

@@ -68,7 +68,7 @@ def text_digest(text: str, val_text: str | None) -> str:
 @dataclass(frozen=True)
 class LMScore:
     nats_per_char: float
-    num_chars: int
+    num_chars: int | None            # None: not counted
 
     @property
     def bits_per_char(self) -> float:
@@ -76,15 +76,16 @@ class LMScore:
 
     @property
     def perplexity(self) -> float:
-        return math.exp(self.nats_per_char)
+        return math.exp(min(self.nats_per_char, 700.0))     # finite even for a diverged model
 
     def as_dict(self) -> dict:
         return {"nats_per_char": self.nats_per_char, "bits_per_char": self.bits_per_char,
                 "perplexity": self.perplexity, "num_chars": self.num_chars}
 
     def summary(self) -> str:
+        counted = f" over {self.num_chars:,} characters" if self.num_chars is not None else ""
         return (f"{self.nats_per_char:.4f} nats/char, {self.bits_per_char:.4f} bits/char, "
-                f"perplexity {self.perplexity:.3f} over {self.num_chars:,} characters")
+                f"perplexity {self.perplexity:.3f}{counted}")
 
 
 @torch.no_grad()
@@ -113,9 +114,7 @@ def evaluate_lm(model: CharLM, ids: np.ndarray, batch_size: int = 64, bptt: int 
 
 def lm_summary_line(scores: dict) -> str:
     """A trainer's LM scores ({"loss": nats/char, ...}) as one line, like LMScore.summary()."""
-    nats = scores["loss"]
-    return (f"{nats:.4f} nats/char, {nats / math.log(2):.4f} bits/char, "
-            f"perplexity {math.exp(min(nats, 700.0)):.3f}")
+    return LMScore(scores["loss"], None).summary()
 
 
 # --------------------------------------------------------------------------------------------
@@ -218,7 +217,10 @@ def train_char_lm(*, data: str | None = None, dataset: str | None = None, val: s
         vocab = CharVocab.from_text(text)
         model_config = CharLMConfig(vocab_size=len(vocab), **(model or {}))
         _check_corpus_length(len(text), val_text is not None, config, description)
-    train_ids, val_ids = _encode_splits(vocab, text, val_text, config.val_fraction)
+    if val_text is None:
+        train_ids, val_ids = split_train_val(vocab.encode(text), config.val_fraction)
+    else:   # a separate --val file: characters the training text lacks are skipped (counted)
+        train_ids, val_ids = vocab.encode(text), vocab.encode(val_text, unknown="skip")
     log(f"data: {description}: {len(train_ids):,} training and {len(val_ids):,} validation "
         f"characters, vocabulary {len(vocab)}")
 
@@ -232,13 +234,6 @@ def train_char_lm(*, data: str | None = None, dataset: str | None = None, val: s
                           "data": asdict(source)},
                   describe=lambda task, trainer: (f"cell {model_config.cell}, "
                                                   f"{model_config.num_layers}×{model_config.hidden_size}"))
-
-
-def _encode_splits(vocab: CharVocab, text: str, val_text: str | None,
-                   val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    if val_text is None:
-        return split_train_val(vocab.encode(text), val_fraction)
-    return vocab.encode(text), vocab.encode(val_text, unknown="skip")
 
 
 def _check_corpus_length(num_chars: int, separate_val: bool, config: CharLMTrainConfig,

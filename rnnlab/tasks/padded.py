@@ -24,7 +24,7 @@ class PaddedTask(Task):
                  evaluate: Callable[[nn.Module], dict[str, float]], metric: str = "accuracy",
                  higher_is_better: bool = True):
         self.model, self.sampler, self.collate = model, sampler, collate
-        self.loss_fn, self.evaluate_fn = loss, evaluate
+        self.loss, self.evaluate = loss, evaluate
         self.metric, self.higher_is_better = metric, higher_is_better
 
     def steps_per_epoch(self) -> int:
@@ -35,12 +35,6 @@ class PaddedTask(Task):
 
     def next_batch(self) -> Any:
         return self.collate(self.sampler.next_batch())
-
-    def loss(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, int]:
-        return self.loss_fn(model, batch)
-
-    def evaluate(self, model: nn.Module) -> dict[str, float]:
-        return self.evaluate_fn(model)
 
     def state_dict(self) -> dict:
         return {"sampler": self.sampler.state_dict()}

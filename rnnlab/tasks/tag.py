@@ -144,22 +144,15 @@ def make_tagging_task(model: Tagger, train_pairs, dev_pairs, batch_size: int,
 
     dev_forms = [forms for forms, _ in dev_pairs]
     dev_tags = [tags for _, tags in dev_pairs]
-    order = sorted(range(len(dev_pairs)), key=lambda i: len(dev_forms[i]))
-    dev_batches = [order[i:i + eval_batch_size] for i in range(0, len(order), eval_batch_size)]
 
     def evaluate(model: Tagger) -> dict[str, float]:
-        device = next(model.parameters()).device
-        loss_sum, predicted = 0.0, [None] * len(dev_pairs)
-        for chunk in dev_batches:
-            batch = make_batch(vocab, [dev_forms[i] for i in chunk],
-                               [dev_tags[i] for i in chunk]).to(device)
-            logits = model(batch).float()                              # (B, T, K)
+        loss_sum, predicted = 0.0, [[] for _ in dev_pairs]
+        for chunk, batch, logits in model.logits_by_length(dev_forms, eval_batch_size, dev_tags):
+            logits = logits.float()                                    # (B, T, K)
             loss_sum += nn.functional.cross_entropy(
                 logits.flatten(0, 1), batch.tags.flatten(), ignore_index=IGNORE_INDEX,
                 reduction="sum").item()
-            best = logits.argmax(-1).cpu()
-            for row, index in enumerate(chunk):
-                predicted[index] = [vocab.tags[k] for k in best[row, :len(dev_forms[index])].tolist()]
+            model.decode_into(predicted, chunk, logits, dev_forms)
         score = score_tags(vocab, dev_forms, dev_tags, predicted)
         result = {"accuracy": score.accuracy, "loss": loss_sum / score.total}
         if score.oov_total:

@@ -13,23 +13,19 @@ over `max_time` when time is the only budget.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
 from rnnlab.errors import RnnlabError
+from rnnlab.settings import ConfigDict, require_positive_ints
 
 BUDGETS = ("max_steps", "max_epochs", "max_time")
 # The options that may change when a run is resumed; everything else is fixed by the run.
 RESUMABLE_OPTIONS = BUDGETS + ("decay_steps", "eval_interval")
 
 
-def require_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise RnnlabError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
-
-
 @dataclass
-class TrainConfig:
+class TrainConfig(ConfigDict):
     """AdamW with warm-up and cosine decay, clipping, budgets, evaluation, precision, seed."""
     batch_size: int = 32
     eval_batch_size: int = 256
@@ -49,10 +45,13 @@ class TrainConfig:
     seed: int = 1234
 
     DEFAULT_BUDGET: ClassVar[dict] = {"max_epochs": 10}
+    what: ClassVar[str] = "training option"
 
     def __post_init__(self) -> None:
-        for name in ("batch_size", "eval_batch_size", "eval_interval", "log_interval"):
-            require_positive_int(name, getattr(self, name))
+        counts = ("batch_size", "eval_batch_size", "eval_interval", "log_interval", "max_steps",
+                  "decay_steps")    # named as the CLI spells them
+        require_positive_ints(**{name.replace("_", "-"): getattr(self, name) for name in counts
+                                 if getattr(self, name) is not None})
         if not (isinstance(self.lr, (int, float)) and self.lr > 0):
             raise RnnlabError(f"learning rate must be > 0, got {self.lr!r}")
         if not 0.0 <= self.beta2 < 1.0:
@@ -65,9 +64,6 @@ class TrainConfig:
             raise RnnlabError(f"min lr ratio must be in [0, 1], got {self.min_lr_ratio!r}")
         if self.clip_norm is not None and not self.clip_norm > 0:
             raise RnnlabError(f"clip norm must be > 0 (or None for no clipping), got {self.clip_norm!r}")
-        for name in ("max_steps", "decay_steps"):
-            if getattr(self, name) is not None:
-                require_positive_int(name, getattr(self, name))
         for name in ("max_epochs", "max_time"):
             value = getattr(self, name)
             if value is not None and not (isinstance(value, (int, float)) and value > 0):
@@ -75,17 +71,6 @@ class TrainConfig:
         if all(getattr(self, name) is None for name in BUDGETS):
             for name, value in self.DEFAULT_BUDGET.items():
                 setattr(self, name, value)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict):
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise RnnlabError(f"unknown training options {unknown}; known: {sorted(known)}")
-        return cls(**data)
 
     def with_overrides(self, overrides: dict):
         """A resumed run's config: only RESUMABLE_OPTIONS may change.
@@ -125,7 +110,7 @@ class CharLMTrainConfig(TrainConfig):
     DEFAULT_BUDGET: ClassVar[dict] = {"max_time": 300.0}
 
     def __post_init__(self) -> None:
-        require_positive_int("bptt", self.bptt)
+        require_positive_ints(bptt=self.bptt)
         if not 0.0 < self.val_fraction < 1.0:
             raise RnnlabError(f"val fraction must be in (0, 1), got {self.val_fraction}")
         if isinstance(self.sample_length, bool) or not isinstance(self.sample_length, int) \
@@ -141,11 +126,3 @@ class ClassifierTrainConfig(TrainConfig):
     lr: float = 4e-3
 
     DEFAULT_BUDGET: ClassVar[dict] = {"max_epochs": 3}
-
-
-def field_default(config_class: type, name: str) -> Any:
-    """The default of one field of a config dataclass (for CLI help texts)."""
-    for item in fields(config_class):
-        if item.name == name:
-            return item.default
-    raise KeyError(f"{config_class.__name__} has no field {name!r}")

@@ -73,10 +73,8 @@ class Progress:
 
     def line(self, step: int, loss: float | None, rate: float | None, elapsed: float) -> str:
         """One plain progress line (see the module docstring)."""
-        position = (f"{self.done:,.0f}/{self.total:,.0f} s" if self.by_time
-                    else f"{self.done:,.0f}/{self.total:,.0f}")
-        parts = [f"step {step:,}" + ("" if self.by_time else f"/{self.total:,.0f}"), position
-                 if self.by_time else ""]
+        parts = [f"step {step:,}  {self.done:,.0f}/{self.total:,.0f} s" if self.by_time
+                 else f"step {step:,}/{self.total:,.0f}"]
         if loss is not None:
             parts.append(f"loss {loss:.4f}")
         if rate is not None:
@@ -85,7 +83,7 @@ class Progress:
         progressed = self.done - self.done_at_start
         if progressed > 0:
             parts.append(f"ETA {format_duration(elapsed * (self.total - self.done) / progressed)}")
-        return "  ".join(part for part in parts if part)
+        return "  ".join(parts)
 
     def write(self, message: str) -> None:
         if self.bar is not None:

@@ -52,10 +52,11 @@ from rnnlab.train.optim import apply_update, make_adamw
 from rnnlab.train.precision import autocast, resolve_precision
 from rnnlab.train.progress import Progress
 from rnnlab.train.runstate import InterruptFlag, restore_rng, rng_state
+from rnnlab.train.schedule import run_progress, warmup_cosine
 
 
 class Task:
-    """What a task plugs into the trainer. Subclass it and fill in the methods.
+    """What a task plugs into the trainer: subclass it and implement every method.
 
     model              the nn.Module to train (the trainer moves it to the device)
     metric             the key of `evaluate()`'s dict that picks the best checkpoint
@@ -69,31 +70,24 @@ class Task:
     eval_prefix: str = "dev"
     count_name: str = "examples"
 
-    def steps_per_epoch(self) -> int:
-        raise NotImplementedError
+    def steps_per_epoch(self) -> int: ...
 
-    def epochs_done(self) -> float:
-        raise NotImplementedError
+    def epochs_done(self) -> float: ...
 
     def next_batch(self) -> Any:
         """The next training batch: any nest of dicts/tuples/lists of tensors (the trainer
         moves the tensors to the device)."""
-        raise NotImplementedError
 
     def loss(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, int]:
         """(mean loss, a 0-dim tensor; how many `count_name` the batch holds)."""
-        raise NotImplementedError
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         """Scores on the held-out data; called in eval mode, under no_grad and autocast."""
-        raise NotImplementedError
 
     def state_dict(self) -> dict:
         """The data position (and anything carried between steps), for exact resume."""
-        raise NotImplementedError
 
-    def load_state_dict(self, state: dict) -> None:
-        raise NotImplementedError
+    def load_state_dict(self, state: dict) -> None: ...
 
     def after_evaluation(self, model: nn.Module, step: int) -> str:
         """Extra text for the log after an evaluation (the char LM prints a sample)."""
@@ -165,15 +159,11 @@ class Trainer:
         return min(budgets) if budgets else None
 
     def progress(self) -> float:
-        from rnnlab.train.schedule import run_progress
-
         c = self.config
         return run_progress(self.step, c.decay_steps or self.step_budget(), self.train_time,
                             c.max_time)
 
     def learning_rate(self) -> float:
-        from rnnlab.train.schedule import warmup_cosine
-
         c = self.config
         return warmup_cosine(self.progress(), self.step, base_lr=c.lr,
                              warmup_steps=c.warmup_steps, min_lr_ratio=c.min_lr_ratio)

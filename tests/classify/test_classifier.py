@@ -17,7 +17,7 @@ from rnnlab.data.padding import pad_sequences
 from rnnlab.data.wordvocab import WordVocab
 from rnnlab.errors import RnnlabError
 from rnnlab.models.classifier import ClassifierConfig, RNNClassifier
-from rnnlab.nn import POOLINGS
+from rnnlab.models.configs import POOLINGS
 from rnnlab.tasks.classify import build_task, encode_examples, train_classifier
 from rnnlab.tasks.padded import PaddedTask
 from rnnlab.tasks.scores import confusion_matrix, format_confusion, scores_from_confusion

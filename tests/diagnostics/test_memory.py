@@ -8,15 +8,11 @@ import sys
 import pytest
 import torch
 
-from rnnlab.diagnostics.memory import (
-    activation_items,
-    estimate_training_memory,
-    make_optimizer,
-    measure_saved_activations,
-    measure_training_peak,
-    onednn_lstm_workspace_bytes,
-    training_step,
-)
+from rnnlab.diagnostics.memory.activations import activation_items
+from rnnlab.diagnostics.memory.estimate import estimate_training_memory
+from rnnlab.diagnostics.memory.measure import (make_optimizer, measure_saved_activations,
+                                               measure_training_peak, training_step)
+from rnnlab.diagnostics.memory.onednn import onednn_lstm_workspace_bytes
 from rnnlab.diagnostics.memory.activations import MODELLED_CELLS
 from rnnlab.diagnostics.params import (
     HEADS,
@@ -184,9 +180,9 @@ def test_bad_arguments(kwargs, fragment):
 def test_importing_the_estimate_loads_no_torch():
     """Like rnnlab.diagnostics.params, the estimate imports no torch; only the measurement
     names load it, on first use."""
-    code = ("import sys; from rnnlab.diagnostics.memory import estimate_training_memory, MIB; "
+    code = ("import sys; from rnnlab.diagnostics.memory.estimate import estimate_training_memory; "
             "assert 'torch' not in sys.modules, 'the estimate imported torch'; "
-            "from rnnlab.diagnostics.memory import training_step; "
+            "from rnnlab.diagnostics.memory.measure import training_step; "
             "assert 'torch' in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
 

@@ -204,23 +204,3 @@ def test_bad_configurations_name_the_value(kwargs, fragment):
     assert fragment in str(info.value)
     assert "\n" not in str(info.value)
 
-
-def test_fallback_without_the_encoder_module(monkeypatch):
-    """If rnnlab.nn.encoder is unavailable, build_model falls back to plain torch modules and
-    the breakdown follows their names."""
-    import rnnlab.diagnostics.params as params
-
-    monkeypatch.setattr(params, "encoder_available", lambda: False)
-    for spec in (ModelSpec(cell="gru", input_size=4, hidden_size=6, num_layers=2,
-                           bidirectional=True, head="tagger", output_size=3),
-                 ModelSpec(cell="lstm", vocab_size=11, embedding_size=5, hidden_size=7,
-                           head="classifier", output_size=2)):
-        model = build_model(spec)
-        assert isinstance(model.encoder, (nn.GRU, nn.LSTM))
-        assert [(t.name, t.shape) for t in parameter_breakdown(spec)] == [
-            (name, tuple(p.shape)) for name, p in model.named_parameters()]
-        assert count_parameters(spec) == numel(model)
-        assert model(torch.zeros(2, 3, dtype=torch.long) if spec.embedded
-                     else torch.zeros(2, 3, 4)).shape[-1] == spec.output_size
-    with pytest.raises(RnnlabError, match="RecurrentEncoder"):
-        build_model(ModelSpec(cell="gru", input_size=4, hidden_size=4, residual=True))

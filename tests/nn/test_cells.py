@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnlab.errors import RnnlabError
-from rnnlab.nn import RecurrentEncoder
+from rnnlab.nn.encoder import RecurrentEncoder
 from rnnlab.nn.cells import (
     CellSpec,
     cell_names,

@@ -11,7 +11,9 @@ import torch
 from torch import nn
 
 from rnnlab.errors import RnnlabError
-from rnnlab.nn import POOLINGS, RecurrentEncoder, SequencePooling, cell_names, length_mask
+from rnnlab.nn.cells import cell_names
+from rnnlab.nn.encoder import RecurrentEncoder
+from rnnlab.nn.pooling import POOLINGS, SequencePooling, length_mask
 
 # Every registered cell (the built-ins, gru_fused included) must keep the encoder's contract.
 CELLS = cell_names()

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from rnnlab.errors import RnnlabError
+from rnnlab.settings import require_positive_ints, require_probabilities
 
 
 @dataclass(frozen=True)
@@ -121,12 +122,8 @@ def make_layer(name: str, input_size: int, hidden_size: int, num_layers: int = 1
     The spec's own make_layer when it has one, else the generic step loop over `step`.
     """
     spec = get_cell(name)
-    for arg, value in (("input_size", input_size), ("hidden_size", hidden_size),
-                       ("num_layers", num_layers)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise RnnlabError(f"{arg} must be a positive integer, got {value!r}")
-    if not (isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0):
-        raise RnnlabError(f"dropout must be in [0, 1), got {dropout!r}")
+    require_positive_ints(input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
+    require_probabilities(dropout=dropout)
     args = (input_size, hidden_size, num_layers, float(dropout), bool(bidirectional))
     if spec.make_layer is not None:
         return spec.make_layer(*args)
