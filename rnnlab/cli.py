@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from rnnlab import __version__
@@ -27,9 +28,12 @@ COMMAND_MODULES = (
     "rnnlab.commands.scalarflow",
     "rnnlab.commands.initscale",
     "rnnlab.commands.classify",
+    "rnnlab.commands.translate",
+    "rnnlab.commands.generate",
     "rnnlab.commands.params",
     "rnnlab.commands.memory",
     "rnnlab.commands.longrange",
+    "rnnlab.commands.viz",
 )
 
 
@@ -48,13 +52,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Under torchrun, rank 0 speaks for the run: the other ranks print nothing (their errors are
+    # rank 0's too, since every rank checks the same options and data).
+    quiet_rank = int(os.environ.get("RANK", "0")) > 0
+    if quiet_rank:
+        sys.stdout = open(os.devnull, "w")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
         result = args.func(args)
     except RnnlabError as err:
-        print(f"rnnlab {args.command}: error: {err}", file=sys.stderr)
+        if not quiet_rank:
+            print(f"rnnlab {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"rnnlab {args.command}: interrupted", file=sys.stderr)

@@ -165,12 +165,14 @@ class BucketBatchSampler:
                 "world_size": self.world_size}
 
     def load_state_dict(self, state: dict) -> None:
-        saved = (state["num_examples"], state["batch_size"], state.get("world_size", 1))  # 1: saved before ranks
-        if saved != (len(self.lengths), self.batch_size, self.world_size):
+        # Batches are drawn from the GLOBAL batch (world_size x batch_size) alone, so a run can
+        # resume on another number of processes as long as the global batch is the same.
+        saved = (state["num_examples"], state["batch_size"] * state.get("world_size", 1))  # 1: saved before ranks
+        if saved != (len(self.lengths), self.batch_size * self.world_size):
             raise RnnlabError(
-                f"saved sampler state is for {saved[0]} examples in batches of {saved[1]} on {saved[2]} "
-                f"process(es), but this run has {len(self.lengths)} in batches of {self.batch_size} on "
-                f"{self.world_size}; resume needs the same data, batch size and number of processes")
+                f"saved sampler state is for {saved[0]} examples in global batches of {saved[1]}, but "
+                f"this run has {len(self.lengths)} in global batches of {self.batch_size * self.world_size}; "
+                f"resume needs the same data and global batch size")
         self.seed = int(state["seed"])
         self.epoch = int(state["epoch"])
         self.position = int(state["position"])

@@ -241,11 +241,15 @@ class NumpyStreamBatcher:
         missing = [key for key in expected if key not in state]
         if missing:
             raise RnnlabError(f"batcher state is missing {missing}; expected the keys {sorted(expected)}")
-        for key in ("num_tokens", "batch_size", "bptt", "world_size", "ids_crc32"):
+        # The layout depends on the GLOBAL batch only (world_size x batch_size streams), so a run
+        # can resume on another number of processes as long as the global batch is the same.
+        state = {**state, "streams": state["world_size"] * state["batch_size"]}
+        expected["streams"] = self.world_size * self.batch_size
+        for key in ("num_tokens", "streams", "bptt", "ids_crc32"):
             if state[key] != expected[key]:
                 raise RnnlabError(
                     f"batcher state was saved with {key}={state[key]!r} but this run has {key}={expected[key]!r}; "
-                    f"resume with the same data, --batch-size, --bptt and number of processes"
+                    f"resume with the same data, global batch size and --bptt"
                 )
         epoch, position = state["epoch"], state["position"]
         if not isinstance(epoch, int) or epoch < 0:

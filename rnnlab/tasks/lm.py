@@ -34,6 +34,7 @@ from rnnlab.data.vocab import CharVocab
 from rnnlab.errors import RnnlabError
 from rnnlab.models.lm import CharLM, CharLMConfig, detach_state
 from rnnlab.train.config import CharLMTrainConfig
+from rnnlab.train.distributed import Distributed
 from rnnlab.train.precision import autocast
 from rnnlab.train.run import check_unchanged, launch, open_run
 from rnnlab.train.trainer import Task, TrainResult
@@ -129,13 +130,20 @@ class LMTask(Task):
     count_name = "tokens"
 
     def __init__(self, model: CharLM, train_ids: np.ndarray, val_ids: np.ndarray,
-                 config: CharLMTrainConfig, rank: int = 0, world_size: int = 1):
+                 config: CharLMTrainConfig):
         self.model = model
-        self.val_ids = val_ids
+        self.train_ids, self.val_ids = train_ids, val_ids
         self.config = config
-        self.batcher = StreamBatcher(train_ids, config.batch_size, config.bptt, rank=rank,
-                                     world_size=world_size)
+        self.distributed = Distributed()
+        self.batcher = StreamBatcher(train_ids, config.batch_size, config.bptt)
         self.state = None            # carried recurrent state, detached
+
+    def shard(self, distributed: Distributed) -> None:
+        """This rank's B/W of the B global streams (rnnlab.data.streams draws the layout)."""
+        self.distributed = distributed
+        self.batcher = StreamBatcher(self.train_ids, distributed.per_rank(self.config.batch_size),
+                                     self.config.bptt, rank=distributed.rank,
+                                     world_size=distributed.world_size)
 
     def steps_per_epoch(self) -> int:
         return self.batcher.windows_per_epoch
@@ -162,14 +170,20 @@ class LMTask(Task):
         return {"loss": score.nats_per_char, "bpc": score.bits_per_char}
 
     def state_dict(self) -> dict:
+        """The data position and the carried state of ALL B global streams: every rank's rows,
+        gathered in rank order, so the state is the one a single process would carry."""
         state = self.state if isinstance(self.state, tuple) else (
             () if self.state is None else (self.state,))
-        return {"batcher": self.batcher.state_dict(), "carried_state": [t.cpu() for t in state]}
+        by_rank = self.distributed.gather([t.cpu() for t in state])           # W × [(L, B/W, H)]
+        return {"batcher": self.batcher.state_dict(),
+                "carried_state": [torch.cat(parts, dim=1) for parts in zip(*by_rank)]}
 
     def load_state_dict(self, state: dict) -> None:
         self.batcher.load_state_dict(state["batcher"])
         device = next(self.model.parameters()).device
-        carried = [t.to(device) for t in state["carried_state"]]
+        rows = slice(self.distributed.rank * self.batcher.batch_size,
+                     (self.distributed.rank + 1) * self.batcher.batch_size)   # this rank's streams
+        carried = [t[:, rows].to(device) for t in state["carried_state"]]
         self.state = None if not carried else (tuple(carried) if len(carried) > 1 else carried[0])
 
     def after_evaluation(self, model, step: int) -> str:

@@ -8,6 +8,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from rnnlab.train.distributed import Distributed
 from rnnlab.train.trainer import Task
 
 
@@ -35,6 +36,13 @@ class PaddedTask(Task):
 
     def next_batch(self) -> Any:
         return self.collate(self.sampler.next_batch())
+
+    def shard(self, distributed: Distributed) -> None:
+        """This rank's share of each global batch (rnnlab.data.padding draws the batches)."""
+        s = self.sampler
+        self.sampler = type(s)(s.lengths, distributed.per_rank(s.batch_size), shuffle=s.shuffle,
+                               seed=s.seed, chunk_batches=s.chunk_batches, drop_last=s.drop_last,
+                               rank=distributed.rank, world_size=distributed.world_size)
 
     def state_dict(self) -> dict:
         return {"sampler": self.sampler.state_dict()}

@@ -126,3 +126,41 @@ class ClassifierTrainConfig(TrainConfig):
     lr: float = 4e-3
 
     DEFAULT_BUDGET: ClassVar[dict] = {"max_epochs": 3}
+
+
+@dataclass
+class GeneratorTrainConfig(TrainConfig):
+    """The name generator's defaults (BENCHMARKS.md, "Names: conditional generation"): batches of
+    64 names, lr 3e-3, and at most 300 s of training when no budget is given."""
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 0.0
+    warmup_steps: int = 50
+    eval_interval: int = 250
+
+    DEFAULT_BUDGET: ClassVar[dict] = {"max_time": 300.0}
+
+
+@dataclass
+class TranslateTrainConfig(TrainConfig):
+    """The translator's defaults (BENCHMARKS.md, "Translation"): 20 minutes of training when no
+    budget is given (the issue's budget for Multi30k on 2 cores), label smoothing 0.1,
+    evaluation by greedy BLEU on the dev set."""
+    batch_size: int = 64
+    eval_batch_size: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 0.0
+    warmup_steps: int = 200
+    clip_norm: float | None = 1.0
+    eval_interval: int = 500
+    label_smoothing: float = 0.1
+    max_length: int = 100                # training pairs with a longer side (subwords) are left out
+    eval_beam: int = 1                   # beam of the dev evaluations during training (1: greedy)
+
+    DEFAULT_BUDGET: ClassVar[dict] = {"max_time": 1200.0}
+
+    def __post_init__(self) -> None:
+        require_positive_ints(max_length=self.max_length, eval_beam=self.eval_beam)
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise RnnlabError(f"label smoothing must be in [0, 1), got {self.label_smoothing!r}")
+        super().__post_init__()

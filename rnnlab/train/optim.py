@@ -4,6 +4,7 @@ update step (loss check, backward, clipping, step)."""
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 from torch import nn
@@ -35,17 +36,21 @@ def make_adamw(model: nn.Module, lr: float, weight_decay: float,
 
 
 def apply_update(model: nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor, *,
-                 lr: float, clip_norm: float | None, step: int, run_dir) -> float:
+                 lr: float, clip_norm: float | None, step: int, run_dir,
+                 all_finite: Callable[[bool], bool] = bool) -> float:
     """One optimisation step from a scalar loss: check it, backpropagate, clip, update.
 
     A NaN or infinite loss raises TrainingDiverged before anything changes, so the last saved
     checkpoint stays the last good one. `step` is the number of the step being taken (1-based).
+    `all_finite` turns this process's verdict into all processes' (a NaN on one rank of a
+    distributed run stops every rank, rather than leaving the others waiting in backward).
     Returns the loss as a float.
     """
     loss_value = loss.item()
-    if not math.isfinite(loss_value):
+    if not all_finite(math.isfinite(loss_value)):
+        where = loss_value if not math.isfinite(loss_value) else "non-finite on another process"
         raise TrainingDiverged(
-            f"loss became {loss_value} at step {step} (lr {lr:.3g}); the last saved checkpoint "
+            f"loss became {where} at step {step} (lr {lr:.3g}); the last saved checkpoint "
             f"in {run_dir} is kept — resume it with a lower --lr or a smaller --clip-norm")
     for group in optimizer.param_groups:
         group["lr"] = lr

@@ -26,7 +26,8 @@ from rnnlab.errors import RnnlabError
 from rnnlab.train import checkpoint
 from rnnlab.train.config import TrainConfig
 from rnnlab.train.runstate import seed_everything
-from rnnlab.train.trainer import Task, Trainer, TrainResult
+from rnnlab.train.distributed import Distributed
+from rnnlab.train.trainer import Task, Trainer, TrainResult, unwrap
 
 
 @dataclass
@@ -64,24 +65,43 @@ def launch(run: OpenedRun, make_task: Callable[[], Task], *, config: dict, vocab
     """Seed, build the task, restore (when resuming) or write the new run's files, train.
 
     `config` is the config.json document without its training section (kind, model, data, ...).
+    Under torchrun every rank calls this; they join the process group here, each reads its share
+    of the data, and only rank 0 writes or logs (rnnlab.train.distributed).
     """
-    seed_everything(run.train_config.seed)       # the initial weights depend on the seed only
-    task = make_task()
-    trainer = Trainer(run.run_dir, task, run.train_config, device=resolve_device(device), log=log)
-    if run.resuming:
-        trainer.restore()
-        log(f"resuming {run.run_dir} at step {trainer.step}")
-    else:
-        run.run_dir.mkdir(parents=True, exist_ok=True)
-        vocab.save(run.run_dir / checkpoint.VOCAB_FILE)
-    checkpoint.write_config(run.run_dir, {**(run.saved or {}), **config,
-                                          "train": run.train_config.to_dict()})
-    model = task.model
-    summary = describe(task, trainer) if describe else ""
-    log(f"run directory: {run.run_dir}  |  {model.num_parameters():,} parameters"
-        f"{', ' + summary if summary else ''}, precision {trainer.precision}, "
-        f"device {trainer.device}")
-    return trainer.run(progress_bar=progress_bar)
+    device = resolve_device(device)
+    distributed = Distributed.from_environment(device)
+    device = distributed.device(device)
+    if not distributed.is_main:
+        log = _silent
+    try:
+        seed_everything(run.train_config.seed)   # the initial weights depend on the seed only
+        task = make_task()
+        if distributed.enabled:
+            task.shard(distributed)
+        task.model = distributed.wrap(task.model.to(device), device)
+        trainer = Trainer(run.run_dir, task, run.train_config, device=device, log=log,
+                          distributed=distributed)
+        if run.resuming:
+            trainer.restore()
+            log(f"resuming {run.run_dir} at step {trainer.step}")
+        elif distributed.is_main:
+            run.run_dir.mkdir(parents=True, exist_ok=True)
+            vocab.save(run.run_dir / checkpoint.VOCAB_FILE)
+        if distributed.is_main:
+            checkpoint.write_config(run.run_dir, {**(run.saved or {}), **config,
+                                                  "train": run.train_config.to_dict()})
+        summary = describe(task, trainer) if describe else ""
+        ranks = f", {distributed.world_size} processes" if distributed.enabled else ""
+        log(f"run directory: {run.run_dir}  |  {unwrap(task.model).num_parameters():,} parameters"
+            f"{', ' + summary if summary else ''}, precision {trainer.precision}, "
+            f"device {trainer.device}{ranks}")
+        return trainer.run(progress_bar=progress_bar)
+    finally:
+        distributed.close()
+
+
+def _silent(message: str) -> None:
+    """The log of ranks other than 0: one process speaks for the run."""
 
 
 def check_unchanged(recorded: tuple, actual: tuple, run_dir: Path, what: str) -> None:

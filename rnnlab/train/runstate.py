@@ -43,14 +43,18 @@ def _as_nested_tuple(value):
 
 
 class InterruptFlag:
-    """While `active()`, the first SIGINT sets `requested`; the second raises KeyboardInterrupt."""
+    """While `active()`, the first SIGINT sets `requested`; the second raises KeyboardInterrupt.
+
+    SIGTERM (what torchrun, a cluster scheduler or `kill` sends) also sets `requested`, and never
+    escalates: a terminal's Ctrl-C under torchrun reaches a worker both as SIGINT and, from the
+    torchrun agent, as SIGTERM, and the run should still finish its step and save.
+    """
 
     def __init__(self):
         self.requested = False
-        self._previous = None
 
     def _handler(self, signum, frame):
-        if self.requested:
+        if self.requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.requested = True
 
@@ -59,10 +63,11 @@ class InterruptFlag:
         # Signal handlers can only be installed from the main thread; elsewhere a Ctrl-C stays an
         # ordinary KeyboardInterrupt.
         installed = threading.current_thread() is threading.main_thread()
+        previous = {}
         if installed:
-            self._previous = signal.signal(signal.SIGINT, self._handler)
+            previous = {sig: signal.signal(sig, self._handler) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             yield self
         finally:
-            if installed:
-                signal.signal(signal.SIGINT, self._previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)

@@ -27,10 +27,11 @@ returns with `stopped_by="interrupted"`; a second press raises KeyboardInterrupt
 last checkpoint stays as it was). A NaN or infinite loss raises `TrainingDiverged` naming the
 step; the last saved checkpoint stays as it was.
 
-Distributed: the trainer takes the model as given, so a `DistributedDataParallel` wrapper can
-be passed in; weights are saved from the unwrapped module (no "module." prefix). Only the
-process with `is_main=True` writes files, logs and shows progress; samplers and stream batchers
-take (rank, world_size) to give each process its share of the data.
+Distributed (rnnlab.train.distributed): the trainer takes the model as given, so a
+`DistributedDataParallel` wrapper can be passed in; weights are saved from the unwrapped module
+(no "module." prefix). The ranks decide together when to stop and whether a loss is finite;
+only rank 0 evaluates, writes files, logs and shows progress; the trainer state holds what every
+rank needs to resume (the task gathers its carried state, the RNG state of each rank is kept).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from rnnlab.errors import RnnlabError, TrainingDiverged  # noqa: F401 (re-export
 from rnnlab.train import checkpoint
 from rnnlab.train.budget import stop_reason
 from rnnlab.train.config import TrainConfig
+from rnnlab.train.distributed import Distributed
 from rnnlab.train.metrics import MetricsLog, plot_loss_curves
 from rnnlab.train.optim import apply_update, make_adamw
 from rnnlab.train.precision import autocast, resolve_precision
@@ -89,6 +91,11 @@ class Task:
 
     def load_state_dict(self, state: dict) -> None: ...
 
+    def shard(self, distributed: Distributed) -> None:
+        """Read only this rank's share of each global batch from now on (before training)."""
+        if distributed.enabled:
+            raise RnnlabError(f"{type(self).__name__} cannot train across processes")
+
     def after_evaluation(self, model: nn.Module, step: int) -> str:
         """Extra text for the log after an evaluation (the char LM prints a sample)."""
         return ""
@@ -106,6 +113,10 @@ class TrainResult:
     stopped_by: str                        # "max_steps", "max_epochs", "max_time", "interrupted"
     metric: str = "loss"
     history: list = field(default_factory=list)
+
+
+# Why a run stops on its budget (rnnlab.train.budget.stop_reason); "interrupted" is Ctrl-C.
+STOP_REASONS = ("max_steps", "max_epochs", "max_time")
 
 
 def move_to(batch: Any, device: torch.device) -> Any:
@@ -129,13 +140,14 @@ class Trainer:
 
     def __init__(self, run_dir: str | Path, task: Task, config: TrainConfig,
                  device: torch.device | str = "cpu", log: Callable[[str], None] = print,
-                 is_main: bool = True):
+                 is_main: bool | None = None, distributed: Distributed = Distributed()):
         self.run_dir = Path(run_dir)
         self.task = task
         self.config = config
         self.device = torch.device(device)
         self.log = log
-        self.is_main = is_main
+        self.distributed = distributed
+        self.is_main = distributed.is_main if is_main is None else is_main
         self.precision = resolve_precision(config.precision, self.device)
         self.model = task.model.to(self.device)
         self.optimizer = make_adamw(unwrap(self.model), config.lr, config.weight_decay,
@@ -184,7 +196,8 @@ class Trainer:
             loss, count = self.task.loss(self.model, batch)
         loss_value = apply_update(self.model, self.optimizer, loss.float(),
                                   lr=self.learning_rate(), clip_norm=self.config.clip_norm,
-                                  step=self.step + 1, run_dir=self.run_dir)
+                                  step=self.step + 1, run_dir=self.run_dir,
+                                  all_finite=self.distributed.all_finite)
         self.step += 1
         self.items_seen += int(count)
         return loss_value, int(count)
@@ -205,13 +218,18 @@ class Trainer:
 
     # -- checkpoints --------------------------------------------------------------------------
     def trainer_state(self) -> dict:
+        """Called on every rank together: the task and the RNG states are gathered."""
+        rng_by_rank = self.distributed.gather(rng_state())
         return {"step": self.step, "train_time": self.train_time, "items_seen": self.items_seen,
                 "best_metric": self.best_metric, "best_step": self.best_step,
                 "last_eval": self.last_scores, "optimizer": self.optimizer.state_dict(),
-                "task": self.task.state_dict(), "rng": rng_state()}
+                "task": self.task.state_dict(), "rng": rng_by_rank[0],
+                **({"rng_by_rank": rng_by_rank} if len(rng_by_rank) > 1 else {})}
 
     def save(self, improved: bool) -> None:
-        """Weights first, trainer state last: a crash in between leaves a pair resume refuses."""
+        """Weights first, trainer state last: a crash in between leaves a pair resume refuses.
+        Called on every rank together (the state is gathered); rank 0 writes."""
+        state = self.trainer_state()
         if not self.is_main:
             return
         weights = unwrap(self.model).state_dict()
@@ -224,7 +242,7 @@ class Trainer:
         digest = checkpoint.read_weights_metadata(self.run_dir / checkpoint.WEIGHTS_FILE)[
             checkpoint.DIGEST_METADATA_KEY]
         checkpoint.save_state(self.run_dir / checkpoint.TRAINER_STATE_NAME,
-                              {**self.trainer_state(), "weights_sha256": digest})
+                              {**state, "weights_sha256": digest})
 
     def restore(self) -> None:
         """Load model.safetensors and the trainer state of `run_dir` (for --resume)."""
@@ -245,7 +263,11 @@ class Trainer:
         self.best_metric, self.best_step = state["best_metric"], state["best_step"]
         self.last_scores = state["last_eval"]
         self.last_eval_step = self.step if self.last_scores is not None else -1
-        restore_rng(state["rng"])
+        # Each rank continues its own random stream; with another number of ranks than the
+        # run had, every rank takes rank 0's (dropout masks then differ from an unbroken run).
+        by_rank = state.get("rng_by_rank", [])
+        restore_rng(by_rank[self.distributed.rank] if len(by_rank) == self.distributed.world_size
+                    else state["rng"])
 
     # -- the loop -----------------------------------------------------------------------------
     def run(self, progress_bar: bool = True) -> TrainResult:
@@ -284,9 +306,8 @@ class Trainer:
         c = self.config
         smoothed = None
         window_count, window_time = 0, 0.0
-        while not (stopped_by := self.finished()):
-            if interrupt.requested:
-                return "interrupted"
+        while not (stopped_by := self.distributed.agree_to_stop(
+                self.finished(), interrupt.requested, STOP_REASONS)):
             started = time.perf_counter()
             loss, count = self.train_step()
             elapsed = time.perf_counter() - started
@@ -310,9 +331,12 @@ class Trainer:
         return round(float(self.task.epochs_done()), 4)
 
     def _evaluate_and_save(self, metrics: MetricsLog | None, progress: Progress) -> None:
-        scores = self.evaluate()
-        self.last_scores = scores
+        """Evaluate (rank 0 only: the others would repeat the same work) and save."""
         self.last_eval_step = self.step
+        if not self.is_main:
+            self.save(improved=False)              # the other ranks' share of the gathering
+            return
+        scores = self.last_scores = self.evaluate()
         value = scores[self.task.metric]
         improved = self.best_metric is None or (
             value > self.best_metric if self.task.higher_is_better else value < self.best_metric)
@@ -328,7 +352,7 @@ class Trainer:
         summary = ", ".join(f"{key} {value:.4f}" for key, value in scores.items())
         message = (f"step {self.step} (epoch {self._epochs():.2f}): {prefix} {summary}"
                    f"{'  (best)' if improved else ''}")
-        extra = self.task.after_evaluation(unwrap(self.model), self.step) if self.is_main else ""
+        extra = self.task.after_evaluation(unwrap(self.model), self.step)
         progress.write(message + (f"\n{extra}" if extra else ""))
 
     def _plot(self) -> None:

@@ -54,7 +54,16 @@ def test_one_ranks_state_resumes_every_rank():
         resumed = BucketBatchSampler(LENGTHS, 2, seed=1, rank=rank, world_size=3)
         resumed.load_state_dict(state)
         assert [resumed.next_batch() for _ in range(5)] == [sampler.next_batch() for _ in range(5)]
-    with pytest.raises(RnnlabError, match="number of processes"):
+    # One process with the same global batch (3 x 2) continues with the same global batches.
+    single = BucketBatchSampler(LENGTHS, 6, seed=1)
+    single.load_state_dict(state)
+    shares = []
+    for rank in range(3):
+        resumed = BucketBatchSampler(LENGTHS, 2, seed=1, rank=rank, world_size=3)
+        resumed.load_state_dict(state)
+        shares += resumed.next_batch()
+    assert sorted(single.next_batch()) == sorted(shares)
+    with pytest.raises(RnnlabError, match="global batches of 6, but this run has 23 in global batches of 4"):
         BucketBatchSampler(LENGTHS, 2, seed=1, world_size=2).load_state_dict(state)
 
 

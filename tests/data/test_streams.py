@@ -249,18 +249,23 @@ def test_ranks_read_the_global_batch_disjointly_and_completely(num_tokens, batch
     assert sorted(targets) == list(range(1, len(targets) + 1))  # every target once, on one rank only
 
 
-def test_one_ranks_state_resumes_every_rank_and_a_new_world_size_is_refused():
+def test_one_ranks_state_resumes_every_rank_and_another_world_size_with_the_same_global_batch():
     ids = np.random.default_rng(3).integers(0, 20, size=400)
     ranks = [StreamBatcher(ids, 2, 9, rank=r, world_size=3) for r in range(3)]
     for batcher in ranks:
         for _ in range(5):
             batcher.next_window()
     state = ranks[0].state_dict()
+    expected = [batcher.next_window().x for batcher in ranks]      # the next global window
     for rank, batcher in enumerate(ranks):
         resumed = StreamBatcher(ids, 2, 9, rank=rank, world_size=3)
         resumed.load_state_dict(state)
-        assert torch.equal(resumed.next_window().x, batcher.next_window().x)
-    with pytest.raises(RnnlabError, match="world_size=3 but this run has world_size=2"):
+        assert torch.equal(resumed.next_window().x, expected[rank])
+    # One process with the same global batch (3 x 2 = 6 streams) continues the same windows.
+    single = StreamBatcher(ids, 6, 9)
+    single.load_state_dict(state)
+    assert torch.equal(single.next_window().x, torch.cat(expected))
+    with pytest.raises(RnnlabError, match="streams=6 but this run has streams=4"):
         StreamBatcher(ids, 2, 9, world_size=2).load_state_dict(state)
 
 
