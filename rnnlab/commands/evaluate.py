@@ -22,6 +22,7 @@ def register(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--bptt", type=int, default=256)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
     p.set_defaults(func=run_eval)
 
 
@@ -31,7 +32,9 @@ def run_eval(args) -> int:
     from rnnlab.tasks.lm import evaluate_lm
     from rnnlab.models.lm import CharLM
 
-    model = CharLM.from_pretrained(args.run, weights=args.weights)
+    from rnnlab.train.run import resolve_device
+
+    model = CharLM.from_pretrained(args.run, weights=args.weights).to(resolve_device(args.device))
     ids = model.vocab.encode(read_text(args.data), unknown=args.unknown)
     if len(ids) < 2:
         raise RnnlabError(f"{args.data}: need at least 2 known characters to evaluate, "

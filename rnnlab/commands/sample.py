@@ -27,6 +27,7 @@ def register(subparsers) -> None:
     p.add_argument("--weights", choices=("best", "last"), default="best")
     p.add_argument("--unknown", choices=("error", "skip"), default="error",
                    help="what to do with prime characters the model has never seen")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
     p.set_defaults(func=run_sample)
 
 
@@ -36,7 +37,9 @@ def run_sample(args) -> int:
 
     options = SamplingOptions(temperature=args.temperature, top_k=args.top_k,
                               top_p=args.top_p, greedy=args.greedy)
-    model = CharLM.from_pretrained(args.run, weights=args.weights)
+    from rnnlab.train.run import resolve_device
+
+    model = CharLM.from_pretrained(args.run, weights=args.weights).to(resolve_device(args.device))
     chars = model.generate(args.prime, args.length, options, seed=args.seed,
                            unknown=args.unknown, stream=True)
     first = next(chars, "")      # errors in the prime surface here, before anything is printed

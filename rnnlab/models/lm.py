@@ -87,10 +87,12 @@ class CharLM(Pretrained, nn.Module):
         if len(prime_ids) == 0:
             # No context: start as if after a line break, the most neutral character.
             prime_ids = vocab.encode("\n" if "\n" in vocab.chars else vocab.chars[0])
-        generator = torch.Generator().manual_seed(seed) if seed is not None else None
         was_training = self.training
         self.eval()
         device = next(self.parameters()).device
+        # On the model's device: a CUDA model samples with a CUDA generator (same seed, same text
+        # on the same device; CPU and GPU streams differ).
+        generator = torch.Generator(device=device).manual_seed(seed) if seed is not None else None
         try:
             prompt = torch.as_tensor(prime_ids, dtype=torch.long, device=device).unsqueeze(0)
             for next_id in sample_ids(self, prompt, length, options or SamplingOptions(),
