@@ -9,6 +9,7 @@ import argparse
 import math
 from pathlib import Path
 
+from rnnlab.commands.options import add_command
 from rnnlab.errors import RnnlabError
 
 DESCRIPTION = """\
@@ -172,10 +173,9 @@ def model_and_batch(args, batch_size: int | None = None):
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "gradflow", help="gradient norm ‖∂L/∂h_t‖ through time of a char-LM (table, PNG)",
-        description=DESCRIPTION, epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = add_command(subparsers, "gradflow",
+                         "gradient norm ‖∂L/∂h_t‖ through time of a char-LM (table, PNG)",
+                         DESCRIPTION, EPILOG)
     add_model_arguments(parser)
     add_data_arguments(parser, seq_len=100, batch_size=8)
     out = parser.add_argument_group("output")

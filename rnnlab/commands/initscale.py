@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 
 from rnnlab.commands.gradflow import load_text, require_positive
 from rnnlab.commands.scalarflow import parse_floats
+from rnnlab.commands.options import add_command
 from rnnlab.errors import RnnlabError
 
 DESCRIPTION = """\
@@ -28,10 +28,9 @@ output:
 def register(subparsers) -> None:
     from rnnlab.nn.cells import cell_names   # torch-free
 
-    parser = subparsers.add_parser(
-        "initscale", help="exercise 4: gradient decay per init scale and cell",
-        description=DESCRIPTION, epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = add_command(subparsers, "initscale",
+                         "exercise 4: gradient decay per init scale and cell",
+                         DESCRIPTION, EPILOG)
     parser.add_argument("--cells", default="rnn,lstm,gru", metavar="C1,C2,...",
                         help=f"registered cells ({', '.join(cell_names())}; rnn = rnn_tanh; "
                              "default: rnn,lstm,gru)")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 
 from rnnlab.commands.gradflow import (
     add_data_arguments,
@@ -10,6 +9,7 @@ from rnnlab.commands.gradflow import (
     model_and_batch,
     require_positive,
 )
+from rnnlab.commands.options import add_command
 from rnnlab.errors import RnnlabError
 
 DESCRIPTION = """\
@@ -40,10 +40,9 @@ layer on a laptop-class CPU: shorten --seq-len or choose a --layer.
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "jacobian", help="exact step Jacobians and their products along a real sequence",
-        description=DESCRIPTION, epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = add_command(subparsers, "jacobian",
+                         "exact step Jacobians and their products along a real sequence",
+                         DESCRIPTION, EPILOG)
     add_model_arguments(parser)
     add_data_arguments(parser, seq_len=100, batch_size=None)
     parser.add_argument("--layer", type=int, metavar="N",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from rnnlab.commands.options import add_command
 from rnnlab.errors import RnnlabError
 
 DESCRIPTION = """\
@@ -36,10 +37,9 @@ examples:
 def register(subparsers) -> None:
     from rnnlab.nn.cells import cell_names   # torch-free
 
-    parser = subparsers.add_parser(
-        "longrange", help="adding problem / copy memory: which cell remembers across which lag",
-        description=DESCRIPTION, epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = add_command(subparsers, "longrange",
+                         "adding problem / copy memory: which cell remembers across which lag",
+                         DESCRIPTION, EPILOG)
     parser.add_argument("--task", default="adding", help="adding or copy (default: adding)")
     parser.add_argument("--cells", default="rnn_tanh,lstm,gru",
                         help=f"comma-separated registered cells ({', '.join(cell_names())}; "

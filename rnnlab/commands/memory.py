@@ -6,6 +6,7 @@ import argparse
 import json
 
 from rnnlab.commands.params import add_model_arguments, spec_from_args
+from rnnlab.commands.options import add_command
 from rnnlab.errors import RnnlabError
 
 DESCRIPTION = """\
@@ -41,10 +42,9 @@ examples:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "memory", help="estimated training memory: parameters, gradients, optimizer, activations",
-        description=DESCRIPTION, epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = add_command(subparsers, "memory",
+                         "estimated training memory: parameters, gradients, optimizer, activations",
+                         DESCRIPTION, EPILOG)
     add_model_arguments(parser)
     step = parser.add_argument_group("training step")
     step.add_argument("--batch-size", type=int, default=32, metavar="B")

@@ -98,6 +98,12 @@ class Formatter(argparse.RawDescriptionHelpFormatter):
     """Keeps the descriptions' line breaks; defaults are written into the help texts."""
 
 
+def add_command(subparsers, name: str, help_text: str, description: str, epilog: str | None = None):
+    """The parser of one `rnnlab NAME` command, with its description and epilog as written."""
+    return subparsers.add_parser(name, help=help_text, description=description, epilog=epilog,
+                                 formatter_class=Formatter)
+
+
 def add_action_group(subparsers, name: str, help_text: str, description: str):
     """`rnnlab NAME ACTION ...` (classify, tag, ...): the group's parser and its actions.
     Without an action the group prints its help to stderr and exits with 2."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from rnnlab.commands.options import add_command
 from rnnlab.errors import RnnlabError
 
 DESCRIPTION = """\
@@ -99,10 +100,9 @@ def spec_from_args(args: argparse.Namespace):
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "params", help="exact parameter count of a model configuration, tensor by tensor",
-        description=DESCRIPTION, epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = add_command(subparsers, "params",
+                         "exact parameter count of a model configuration, tensor by tensor",
+                         DESCRIPTION, EPILOG)
     add_model_arguments(parser)
     parser.add_argument("--check", action="store_true",
                         help="build the torch model and compare with its numel()")

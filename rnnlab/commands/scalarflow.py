@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import math
 
+from rnnlab.commands.options import add_command
 from rnnlab.errors import RnnlabError
 
 DESCRIPTION = """\
@@ -32,10 +32,9 @@ output:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "scalarflow", help="the chapter's scalar (0.4·w)^n gradient model, done right",
-        description=DESCRIPTION, epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = add_command(subparsers, "scalarflow",
+                         "the chapter's scalar (0.4·w)^n gradient model, done right",
+                         DESCRIPTION, EPILOG)
     parser.add_argument("--w", default="0.5,1,2,4", metavar="W1,W2,...",
                         help="recurrent weights to tabulate (default: 0.5,1,2,4)")
     parser.add_argument("--steps", type=int, default=49, metavar="N",

@@ -5,6 +5,8 @@ Pure NumPy: this command never imports torch.
 
 from __future__ import annotations
 
+from rnnlab.commands.options import add_command
+
 import argparse
 
 from rnnlab.errors import RnnlabError
@@ -45,13 +47,9 @@ MAX_PRECISION = 17
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "trace",
-        help="print a step-by-step trace of a small Elman RNN (a_t, h_t, y_t)",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(subparsers, "trace",
+                         "print a step-by-step trace of a small Elman RNN (a_t, h_t, y_t)",
+                         DESCRIPTION, EPILOG)
     parser.add_argument("weights", nargs="?", metavar="WEIGHTS.json",
                         help="JSON file with the weights and inputs (format below)")
     parser.add_argument("--chapter-example", action="store_true",
