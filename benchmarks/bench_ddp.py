@@ -48,6 +48,7 @@ def main() -> None:
                   "--batch-size", str(args.batch_size), "--bptt", str(args.bptt),
                   "--sample-length", "0", "--no-progress", "--precision", "fp32"]
         setups = [("1 process, 2 threads", [sys.executable, "-m", "rnnlab"], 2),
+                  ("1 process, 1 thread", [sys.executable, "-m", "rnnlab"], 1),
                   ("2 processes (torchrun), 1 thread each",
                    [sys.executable, "-m", "torch.distributed.run", "--standalone",
                     "--nproc-per-node=2", "-m", "rnnlab"], 1)]
