@@ -34,6 +34,7 @@ COMMAND_MODULES = (
     "rnnlab.commands.memory",
     "rnnlab.commands.longrange",
     "rnnlab.commands.viz",
+    "rnnlab.commands.viz",
 )
 
 
