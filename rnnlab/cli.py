@@ -34,7 +34,6 @@ COMMAND_MODULES = (
     "rnnlab.commands.memory",
     "rnnlab.commands.longrange",
     "rnnlab.commands.viz",
-    "rnnlab.commands.viz",
 )
 
 
