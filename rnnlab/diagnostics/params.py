@@ -7,14 +7,17 @@ A configuration (`ModelSpec`) describes the model rnnlab builds for it (`build_m
     features (B, T, I) ───────────┘     directions, optional layer norm / residual) ──► head
                                                                         none | lm | classifier | tagger
 
-Formulas (PyTorch's layout; G = the cell's gate blocks from the cell registry, `get_cell(name)
-.gates`: 1 for RNN, 4 for LSTM, 3 for GRU)
-    For each layer l = 1..L and each direction (D = 2 if bidirectional else 1):
+Formulas (G = the cell's gate blocks from the cell registry, `get_cell(name).gates`: 1 for RNN,
+4 for LSTM, 3 for GRU, 2 for minGRU, 3 for minLSTM; the tensors are the cell's declared weights,
+`CellSpec.weights`)
+    For each layer l = 1..L and each direction (D = 2 if bidirectional else 1), PyTorch's layout:
         weight_ih_l{l-1}   (G·H, I_l)      I_1 = E or I,  I_l = D·H for l > 1
         weight_hh_l{l-1}   (G·H, H)
         bias_ih_l{l-1}     (G·H,)          PyTorch keeps TWO bias vectors per gate block; the
         bias_hh_l{l-1}     (G·H,)          textbook formula with one bias undercounts by G·H.
     so one layer-direction has G·H·(I_l + H + 2) parameters (`CellSpec.num_parameters`).
+    minGRU / minLSTM (gates from the input alone): weight_ih_l{l-1} (G·H, I_l) and
+    bias_ih_l{l-1} (G·H,), so G·H·(I_l + 1) per layer-direction.
     layer norm (per layer, over the D·H output features): weight and bias, 2·D·H.
     residual connections add no parameters.
     Embedding: V·E.   Linear head (F → O): O·F + O, F = D·H.
@@ -163,8 +166,8 @@ class TensorCount:
 
 # -- the formulas ------------------------------------------------------------------------------
 def layer_direction_parameters(cell: str, input_size: int, hidden_size: int) -> int:
-    """G·H·(I + H + 2): weight_ih, weight_hh, bias_ih, bias_hh of one layer in one direction
-    (the cell's `CellSpec.num_parameters`)."""
+    """The cell's weights of one layer in one direction (`CellSpec.num_parameters`): PyTorch's
+    layout G·H·(I + H + 2) (weight_ih, weight_hh, bias_ih, bias_hh); minGRU/minLSTM G·H·(I + 1)."""
     return get_cell(cell).num_parameters(input_size, hidden_size)
 
 
@@ -182,16 +185,12 @@ def recurrent_parameters(cell: str, input_size: int, hidden_size: int, num_layer
 
 def _recurrent_tensors(spec: ModelSpec, prefix: str, layer_input: int,
                        suffix_layer: int) -> list[TensorCount]:
-    rows = get_cell(spec.cell).gates * spec.hidden_size
+    shapes = get_cell(spec.cell).weight_shapes(layer_input, spec.hidden_size)
     tensors = []
     for direction in range(spec.num_directions):
         suffix = f"_l{suffix_layer}" + ("_reverse" if direction else "")
-        tensors += [
-            TensorCount(f"{prefix}weight_ih{suffix}", (rows, layer_input), "recurrent"),
-            TensorCount(f"{prefix}weight_hh{suffix}", (rows, spec.hidden_size), "recurrent"),
-            TensorCount(f"{prefix}bias_ih{suffix}", (rows,), "recurrent"),
-            TensorCount(f"{prefix}bias_hh{suffix}", (rows,), "recurrent"),
-        ]
+        tensors += [TensorCount(f"{prefix}{name}{suffix}", shape, "recurrent")
+                    for name, shape in shapes]
     return tensors
 
 

@@ -27,8 +27,9 @@ Two paths, same results
 -----------------------
 * Fast path (no residual, no layer norm): one multi-layer module from the cell registry
   (`rnnlab.nn.cells.make_layer`: nn.RNN/nn.LSTM/nn.GRU for the built-ins, parameters named as
-  PyTorch names them, so weights copy straight from a plain torch model) over a
-  `PackedSequence` built with `pack_padded_sequence(enforce_sorted=False)`.
+  PyTorch names them, so weights copy straight from a plain torch model; the parallel-scan
+  layer for mingru/minlstm) over a `PackedSequence` built with
+  `pack_padded_sequence(enforce_sorted=False)`.
 * Per-layer path (residual and/or layer norm): one single-layer module per layer, and the
   extra operations are applied to the packed data between layers. Packed data holds only real
   time steps, so layer norm and the residual sum never see padding and need no mask.
@@ -36,8 +37,10 @@ Two paths, same results
 Options
 -------
 cell            any name in the cell registry (`rnnlab.nn.cells.cell_names()`): the built-ins
-                rnn_tanh, rnn_relu, lstm, gru, gru_fused, or one registered by the user. PyTorch
-                layouts: gate order i,f,g,o for LSTM, r,z,n for GRU; two bias vectors per layer.
+                rnn_tanh, rnn_relu, lstm, gru, gru_fused, the parallel-scan cells mingru and
+                minlstm (docs/parallel-scan.md), or one registered by the user. PyTorch
+                layouts: gate order i,f,g,o for LSTM, r,z,n for GRU; two bias vectors per layer
+                (each cell's weights: `CellSpec.weights`; mingru/minlstm: weight_ih, bias_ih).
 dropout         applied to the outputs of every layer except the last (as nn.LSTM does).
 bidirectional   each layer reads the sequence both ways; outputs concatenate [forward, backward].
 residual        a layer's input is added to its output where their sizes match: always for
@@ -232,14 +235,15 @@ class RecurrentEncoder(nn.Module):
         return current, new_state
 
     def _weights(self, layer: int, reverse: bool) -> tuple[torch.Tensor, ...]:
-        """(weight_ih, weight_hh, bias_ih, bias_hh) of one layer and direction."""
+        """The cell's weights of one layer and direction in the order its `step` takes them
+        (`CellSpec.weights`; PyTorch's cells: weight_ih, weight_hh, bias_ih, bias_hh)."""
         if self.rnn is not None:
             module, suffix = self.rnn, f"_l{layer}"
         else:
             module, suffix = self.layers[layer], "_l0"
         suffix += "_reverse" if reverse else ""
         return tuple(getattr(module, f"{kind}{suffix}")
-                     for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+                     for kind in get_cell(self.cell).weight_names)
 
     # -- checks --------------------------------------------------------------------------------
     def _check_input(self, x: torch.Tensor) -> None:

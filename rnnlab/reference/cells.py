@@ -22,6 +22,15 @@ D the input size):
                   n = tanh(W_in x + b_in + r * (W_hn h + b_hn))    # r multiplies AFTER the bias
                   h' = (1 - z) * n + z * h
 
+minGRU and minLSTM (Feng et al. 2024) read h only element-wise, so they have no weight_hh and
+one bias (their layout: weight_ih (G*H, D), bias_ih (G*H,)); g(x) = x + 1/2 for x >= 0, sigmoid(x)
+below, is their positive candidate (as in rnnlab.nn.cells.minimal):
+
+    minGRU   G = 2   blocks z, candidate:  z = sigmoid(k_z)
+                  h' = (1 - z) * h + z * g(k_h)
+    minLSTM  G = 3   blocks f, i, candidate:  d = log sigmoid(k_f) - log sigmoid(k_i)
+                  h' = sigmoid(d) * h + sigmoid(-d) * g(k_h)     (= f/(f+i) * h + i/(f+i) * g)
+
 How the work is split, and why
 ------------------------------
 The input projection `x_t @ weight_ih.T + bias_ih` does not depend on the previous state, so the
@@ -67,10 +76,17 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
+def log_sigmoid(x: np.ndarray) -> np.ndarray:
+    """log sigmoid(x) = -log(1 + exp(-x)), without overflow or log(0)."""
+    return np.minimum(x, 0.0) - np.log1p(np.exp(-np.abs(x)))
+
+
 class RecurrentCell:
     """What every cell shares: shapes, initialisation, the input projection, weight gradients.
 
     Subclasses set `num_gates` and `state_names` and implement `step_forward` / `step_backward`.
+    A cell without a hidden-to-hidden matrix (minGRU, minLSTM) sets `recurrent_matrix = False`:
+    its parameters are weight_ih and bias_ih, and its step_backward returns None for d_gates_h.
 
     A cell may own parameters (`cell.params`, handy for single-step experiments) or be given them
     on every call (what the network does, since it keeps all parameters in one flat dict).
@@ -78,6 +94,7 @@ class RecurrentCell:
 
     num_gates: int = 1
     state_names: tuple[str, ...] = ("h",)
+    recurrent_matrix: bool = True
 
     def __init__(self, input_size: int, hidden_size: int, params: Params | None = None):
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
@@ -91,6 +108,9 @@ class RecurrentCell:
 
     def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
         gates_times_hidden = self.num_gates * self.hidden_size
+        if not self.recurrent_matrix:
+            return {"weight_ih": (gates_times_hidden, self.input_size),
+                    "bias_ih": (gates_times_hidden,)}
         return {
             "weight_ih": (gates_times_hidden, self.input_size),
             "weight_hh": (gates_times_hidden, self.hidden_size),
@@ -99,8 +119,10 @@ class RecurrentCell:
         }
 
     def init_params(self, rng: np.random.Generator, dtype=np.float64) -> dict[str, np.ndarray]:
-        """Fresh parameters drawn like PyTorch: every entry uniform in [-1/sqrt(H), 1/sqrt(H)]."""
-        bound = 1.0 / np.sqrt(self.hidden_size)
+        """Fresh parameters drawn like PyTorch: every entry uniform in [-1/sqrt(H), 1/sqrt(H)]
+        (in [-1/sqrt(D), 1/sqrt(D)], nn.Linear's, for a cell without weight_hh, as rnnlab's
+        torch layer of minGRU/minLSTM draws them)."""
+        bound = 1.0 / np.sqrt(self.hidden_size if self.recurrent_matrix else self.input_size)
         return {
             name: rng.uniform(-bound, bound, size=shape).astype(dtype)
             for name, shape in self.parameter_shapes().items()
@@ -115,7 +137,7 @@ class RecurrentCell:
         if self.params is None:
             raise RnnlabError(
                 f"{type(self).__name__} has no parameters: pass params=... (a dict with "
-                f"{', '.join(PARAMETER_NAMES)}) or set cell.params = cell.init_params(rng)"
+                f"{', '.join(self.parameter_shapes())}) or set cell.params = cell.init_params(rng)"
             )
         return self.params
 
@@ -157,7 +179,7 @@ class RecurrentCell:
 
     @staticmethod
     def parameter_gradients(
-        x: np.ndarray, h_prev: np.ndarray, d_gates_x: np.ndarray, d_gates_h: np.ndarray
+        x: np.ndarray, h_prev: np.ndarray, d_gates_x: np.ndarray, d_gates_h: np.ndarray | None
     ) -> dict[str, np.ndarray]:
         """Weight and bias gradients from stacked per-step quantities, one matrix product each.
 
@@ -167,6 +189,8 @@ class RecurrentCell:
         """
         gh = d_gates_x.shape[-1]
         dgx = d_gates_x.reshape(-1, gh)  # (B*T, G*H)
+        if d_gates_h is None:  # no weight_hh (minGRU, minLSTM)
+            return {"weight_ih": dgx.T @ x.reshape(-1, x.shape[-1]), "bias_ih": dgx.sum(axis=0)}
         dgh = d_gates_h.reshape(-1, gh)  # (B*T, G*H)
         return {
             "weight_ih": dgx.T @ x.reshape(-1, x.shape[-1]),  # (G*H, D)
@@ -285,12 +309,80 @@ class GRUCell(RecurrentCell):
         return d_gates_x, d_gates_h, (d_h_prev,)
 
 
-CELL_TYPES = ("rnn", "lstm", "gru")
+def positive_candidate(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(g(x), g'(x)): g(x) = x + 1/2 for x >= 0, sigmoid(x) below (positive, continuous)."""
+    s = sigmoid(x)
+    non_negative = x >= 0
+    return np.where(non_negative, x + 0.5, s), np.where(non_negative, 1.0, s * (1 - s))
+
+
+class MinGRUCell(RecurrentCell):
+    """minGRU (Feng et al. 2024): blocks z, candidate from x alone; h' = (1 - z) h + z g(k_h).
+
+    As h' = a * h + b with a = sigmoid(-k_z) = 1 - z, b = z * g(k_h):
+        d k_z = (dh' * (g - h)) * z (1 - z),   d k_h = dh' * z * g'(k_h),   d h = dh' * (1 - z).
+    """
+
+    num_gates = 2
+    state_names = ("h",)
+    recurrent_matrix = False
+
+    def step_forward(self, x_proj_t, state, params):
+        (h,) = state
+        k_z, k_h = np.split(x_proj_t, 2, axis=1)
+        keep, z = sigmoid(-k_z), sigmoid(k_z)  # 1 - z without cancellation, and z
+        candidate, slope = positive_candidate(k_h)
+        h_new = keep * h + z * candidate
+        return (h_new,), (h, keep, z, candidate, slope)
+
+    def step_backward(self, d_state, step_cache, params):
+        (d_h_new,) = d_state
+        h, keep, z, candidate, slope = step_cache
+        d_k_z = d_h_new * (candidate - h) * z * keep
+        d_k_h = d_h_new * z * slope
+        return np.concatenate([d_k_z, d_k_h], axis=1), None, (d_h_new * keep,)
+
+
+class MinLSTMCell(RecurrentCell):
+    """minLSTM (Feng et al. 2024): blocks f, i, candidate from x alone, normalised gates.
+
+    With d = log sigmoid(k_f) - log sigmoid(k_i), a = sigmoid(d) = f / (f + i), and
+    h' = a * h + (1 - a) * g(k_h):
+        d d = dh' * (h - g) * a (1 - a),   d k_f = d d * (1 - sigmoid(k_f)),
+        d k_i = -d d * (1 - sigmoid(k_i)),  d k_h = dh' * (1 - a) * g'(k_h),  d h = dh' * a.
+    """
+
+    num_gates = 3
+    state_names = ("h",)
+    recurrent_matrix = False
+
+    def step_forward(self, x_proj_t, state, params):
+        (h,) = state
+        k_f, k_i, k_h = np.split(x_proj_t, 3, axis=1)
+        d = log_sigmoid(k_f) - log_sigmoid(k_i)
+        keep, take = sigmoid(d), sigmoid(-d)  # f/(f+i) and i/(f+i)
+        candidate, slope = positive_candidate(k_h)
+        h_new = keep * h + take * candidate
+        return (h_new,), (h, keep, take, candidate, slope, k_f, k_i)
+
+    def step_backward(self, d_state, step_cache, params):
+        (d_h_new,) = d_state
+        h, keep, take, candidate, slope, k_f, k_i = step_cache
+        d_d = d_h_new * (h - candidate) * keep * take
+        # d/dk log sigmoid(k) = 1 - sigmoid(k) = sigmoid(-k)
+        d_k_f = d_d * sigmoid(-k_f)
+        d_k_i = -d_d * sigmoid(-k_i)
+        d_k_h = d_h_new * take * slope
+        return np.concatenate([d_k_f, d_k_i, d_k_h], axis=1), None, (d_h_new * keep,)
+
+
+CELL_TYPES = ("rnn", "lstm", "gru", "mingru", "minlstm")
 
 
 def make_cell(cell_type: str, input_size: int, hidden_size: int,
               nonlinearity: str = "tanh") -> RecurrentCell:
-    """Build a cell by name: 'rnn' (with nonlinearity 'tanh' or 'relu'), 'lstm' or 'gru'."""
+    """Build a cell by name: 'rnn' (with nonlinearity 'tanh' or 'relu'), 'lstm', 'gru', 'mingru'
+    or 'minlstm'."""
     if cell_type == "rnn":
         return RNNCell(input_size, hidden_size, nonlinearity)
     if nonlinearity != "tanh":
@@ -302,4 +394,8 @@ def make_cell(cell_type: str, input_size: int, hidden_size: int,
         return LSTMCell(input_size, hidden_size)
     if cell_type == "gru":
         return GRUCell(input_size, hidden_size)
+    if cell_type == "mingru":
+        return MinGRUCell(input_size, hidden_size)
+    if cell_type == "minlstm":
+        return MinLSTMCell(input_size, hidden_size)
     raise RnnlabError(f"cell_type must be one of {', '.join(map(repr, CELL_TYPES))}, got {cell_type!r}")

@@ -51,7 +51,7 @@ from rnnlab.train.budget import stop_reason
 
 # --cell name -> (cell_type, nonlinearity) of RecurrentNetwork.
 CELLS = {"rnn_tanh": ("rnn", "tanh"), "rnn_relu": ("rnn", "relu"), "lstm": ("lstm", "tanh"),
-         "gru": ("gru", "tanh")}
+         "gru": ("gru", "tanh"), "mingru": ("mingru", "tanh"), "minlstm": ("minlstm", "tanh")}
 OPTIMIZERS = ("adagrad", "adam")
 # Adagrad's 0.1 is min-char-rnn's; Adam's steps are already normalised, so it wants a smaller one.
 DEFAULT_LR = {"adagrad": 0.1, "adam": 2e-3}
@@ -70,7 +70,7 @@ class NumpyCharLMConfig(ConfigDict):
     """Model and training settings. Defaults follow min-char-rnn, with a batch of 32 streams."""
     what = "numpy char-LM config"
 
-    cell: str = "rnn_tanh"               # rnn_tanh, rnn_relu, lstm or gru
+    cell: str = "rnn_tanh"               # rnn_tanh, rnn_relu, lstm, gru, mingru or minlstm
     num_layers: int = 1
     hidden_size: int = 100
     embedding_size: int | None = None    # None: the hidden size

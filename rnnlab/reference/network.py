@@ -14,14 +14,15 @@ batch_first=True) and `head` (nn.Linear):
 
     embedding.weight                 (V, E)
     rnn.weight_ih_l{k}[_reverse]     (G*H, input size of layer k)
-    rnn.weight_hh_l{k}[_reverse]     (G*H, H)
+    rnn.weight_hh_l{k}[_reverse]     (G*H, H)      (not for mingru / minlstm)
     rnn.bias_ih_l{k}[_reverse]       (G*H,)
-    rnn.bias_hh_l{k}[_reverse]       (G*H,)
+    rnn.bias_hh_l{k}[_reverse]       (G*H,)        (not for mingru / minlstm)
     head.weight                      (output_size, H * dirs)
     head.bias                        (output_size,)
 
 so `state_dict()` / `load_state_dict()` exchange weights with such a module (after converting
-tensors to NumPy arrays and back; this file never imports torch).
+tensors to NumPy arrays and back; this file never imports torch). For mingru / minlstm the
+`rnn` child is rnnlab's parallel-scan layer (`make_layer("mingru", ...)`, a ScanRNN).
 
 The computation runs in the dtype of the parameters (float32 or float64); inputs and
 gradients handed in must have that same dtype.
@@ -35,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rnnlab.errors import RnnlabError
-from rnnlab.reference.cells import PARAMETER_NAMES, RecurrentCell, State, _matmul_last_axis, make_cell
+from rnnlab.reference.cells import RecurrentCell, State, _matmul_last_axis, make_cell
 
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -188,8 +189,10 @@ class RecurrentNetwork:
         return self.params[self.rnn_param_name("weight_ih", 0, 0)].dtype
 
     def layer_params(self, layer: int, direction: int) -> dict[str, np.ndarray]:
-        """The four arrays of one layer and direction, under the cell's short names."""
-        return {name: self.params[self.rnn_param_name(name, layer, direction)] for name in PARAMETER_NAMES}
+        """The arrays of one layer and direction (PyTorch's four, or weight_ih and bias_ih for
+        minGRU/minLSTM), under the cell's short names."""
+        return {name: self.params[self.rnn_param_name(name, layer, direction)]
+                for name in self.cells[layer].parameter_shapes()}
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """A copy of every parameter under PyTorch's names (convert with torch.from_numpy)."""
@@ -543,13 +546,16 @@ def _backward_direction(cell: RecurrentCell, params, cache: DirectionCache, d_h_
     batch_size, seq_len, _ = d_h_outputs.shape
     gates = cell.num_gates * cell.hidden_size
     d_gates_x = np.empty((batch_size, seq_len, gates), dtype=d_h_outputs.dtype)  # (B, T, G*H)
-    d_gates_h = np.empty_like(d_gates_x)  # (B, T, G*H)
+    # (B, T, G*H); None for a cell without weight_hh (minGRU, minLSTM)
+    d_gates_h = np.empty_like(d_gates_x) if cell.recurrent_matrix else None
 
     d_state = d_final  # gradient w.r.t. the state leaving the step being processed
     for t in reversed(_time_order(seq_len, cache.reverse)):
         # h at step t is both an output of the layer and the state handed to the next step.
         d_state = (d_state[0] + d_h_outputs[:, t],) + tuple(d_state[1:])
-        d_gates_x[:, t], d_gates_h[:, t], d_prev = cell.step_backward(d_state, cache.step_caches[t], params)
+        d_gates_x[:, t], d_gates_h_t, d_prev = cell.step_backward(d_state, cache.step_caches[t], params)
+        if d_gates_h is not None:
+            d_gates_h[:, t] = d_gates_h_t
         # The state entering step t came from step t-1 (forward) or t+1 (reverse).
         boundary = t + 1 if cache.reverse else t
         if _gradient_is_cut(boundary, seq_len, truncate):

@@ -145,14 +145,15 @@ class GeneratorTrainConfig(TrainConfig):
 class TranslateTrainConfig(TrainConfig):
     """The translator's defaults (BENCHMARKS.md, "Translation"): 20 minutes of training when no
     budget is given (the issue's budget for Multi30k on 2 cores), label smoothing 0.1,
-    evaluation by greedy BLEU on the dev set."""
-    batch_size: int = 64
+    evaluation by greedy BLEU on the dev set. Batches of 128 pairs: in a short measurement (one
+    thread, busy machine) they trained 2.3x more target tokens per second than batches of 64."""
+    batch_size: int = 128
     eval_batch_size: int = 128
     lr: float = 3e-3
     weight_decay: float = 0.0
     warmup_steps: int = 200
     clip_norm: float | None = 1.0
-    eval_interval: int = 500
+    eval_interval: int = 200
     label_smoothing: float = 0.1
     max_length: int = 100                # training pairs with a longer side (subwords) are left out
     eval_beam: int = 1                   # beam of the dev evaluations during training (1: greedy)

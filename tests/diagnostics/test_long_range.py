@@ -113,7 +113,7 @@ def test_budget_in_steps_is_respected_and_results_are_reported(tmp_path):
 @pytest.mark.parametrize("kwargs,fragment", [
     (dict(task="sort"), "unknown task 'sort'"),
     (dict(cell="transformer"), "unknown cell 'transformer'; registered cells: gru, gru_fused, "
-                               "lstm, rnn_relu, rnn_tanh"),
+                               "lstm, mingru, minlstm, rnn_relu, rnn_tanh"),
     (dict(lag=0), "lag must be a positive integer, got 0"),
     (dict(task="adding", lag=1), "lag >= 2"),
     (dict(hidden_size=-3), "hidden_size must be a positive integer, got -3"),

@@ -227,3 +227,19 @@ def test_a_cell_without_a_memory_model_is_refused():
     spec = ModelSpec(cell="gru_fused", input_size=3, hidden_size=4)
     with pytest.raises(RnnlabError, match="no memory model for cell 'gru_fused'"):
         estimate_training_memory(spec, 2, 3)
+
+
+@pytest.mark.parametrize("cell", ["mingru", "minlstm"])
+def test_parallel_scan_cells_are_refused_in_one_line(cell, capsys):
+    """No memory model follows the scan layer's saved tensors yet: `rnnlab memory` says so in
+    one line (exit 2) rather than print a number for another kernel; `rnnlab params` counts it."""
+    from rnnlab.cli import main
+
+    spec = ModelSpec(cell=cell, vocab_size=9, embedding_size=6, hidden_size=6, head="lm")
+    with pytest.raises(RnnlabError, match=f"no memory model for cell '{cell}'"):
+        estimate_training_memory(spec, 2, 3)
+    flags = ["--cell", cell, "--vocab", "9", "--embedding", "6", "--hidden", "6", "--head", "lm"]
+    assert main(["memory", *flags]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"no memory model for cell '{cell}'" in err[0]
+    assert main(["params", *flags, "--check"]) == 0

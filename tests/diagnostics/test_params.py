@@ -204,3 +204,22 @@ def test_bad_configurations_name_the_value(kwargs, fragment):
     assert fragment in str(info.value)
     assert "\n" not in str(info.value)
 
+
+
+@pytest.mark.parametrize("cell,gates", [("mingru", 2), ("minlstm", 3)])
+def test_parallel_scan_cells_count_one_input_linear_per_layer(cell, gates):
+    """minGRU/minLSTM (Feng et al. 2024) are, per layer and direction, one nn.Linear(I_l, G·H)
+    with a bias and nothing else (no W_hh, no second bias): their count is that Linear's."""
+    for layers, bidirectional, extra in ((1, False, {}), (3, False, {}), (2, True, {}),
+                                         (2, True, {"layer_norm": True, "residual": True})):
+        dirs = 2 if bidirectional else 1
+        linears = nn.ModuleList(nn.Linear(7 if layer == 0 else dirs * 5, gates * 5)
+                                for layer in range(layers) for _ in range(dirs))
+        spec = ModelSpec(cell=cell, input_size=7, hidden_size=5, num_layers=layers,
+                         bidirectional=bidirectional, **extra)
+        norms = 2 * dirs * 5 * layers if extra.get("layer_norm") else 0
+        assert count_parameters(spec) == numel(linears) + norms == numel(build_model(spec))
+        assert recurrent_parameters(cell, 7, 5, layers, bidirectional) == numel(linears)
+    names = [t.name for t in parameter_breakdown(ModelSpec(cell=cell, input_size=3,
+                                                           hidden_size=4))]
+    assert names == ["encoder.rnn.weight_ih_l0", "encoder.rnn.bias_ih_l0"]

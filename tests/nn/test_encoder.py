@@ -15,8 +15,11 @@ from rnnlab.nn.cells import cell_names
 from rnnlab.nn.encoder import RecurrentEncoder
 from rnnlab.nn.pooling import POOLINGS, SequencePooling, length_mask
 
-# Every registered cell (the built-ins, gru_fused included) must keep the encoder's contract.
+# Every registered cell (the built-ins, gru_fused, mingru, minlstm) must keep the encoder's
+# contract.
 CELLS = cell_names()
+# The cells whose layers are (or share every number with) PyTorch's nn.RNN/nn.LSTM/nn.GRU.
+TORCH_LAYOUT_CELLS = ["rnn_tanh", "rnn_relu", "lstm", "gru", "gru_fused"]
 
 # (residual, layer_norm): the fast path and the three variants of the per-layer path.
 VARIANTS = [(False, False), (True, False), (False, True), (True, True)]
@@ -110,7 +113,7 @@ def test_final_state_is_taken_at_the_true_ends(cell):
         torch.testing.assert_close(h[1, row], outputs[row, 0, 5:], rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("cell", TORCH_LAYOUT_CELLS)
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_fast_path_matches_plain_torch_module(cell, bidirectional):
     """Parameter names follow PyTorch, so a plain nn.LSTM/GRU/RNN loads the same weights."""
@@ -260,7 +263,7 @@ def test_attention_weights_are_a_distribution_over_real_steps():
 
 def test_unknown_cell_lists_the_choices():
     with pytest.raises(RnnlabError, match="'lsmt'; registered cells: gru, gru_fused, lstm, "
-                                          "rnn_relu, rnn_tanh"):
+                                          "mingru, minlstm, rnn_relu, rnn_tanh"):
         RecurrentEncoder(4, 4, cell="lsmt")
 
 
@@ -298,12 +301,15 @@ def test_output_size_and_parameter_layout():
     for cell, bidirectional, layers in itertools.product(CELLS, [False, True], [1, 2]):
         encoder = RecurrentEncoder(7, 3, cell=cell, num_layers=layers, bidirectional=bidirectional)
         assert encoder.output_size == 3 * (2 if bidirectional else 1)
-        gates = {"lstm": 4, "gru": 3, "gru_fused": 3}.get(cell, 1)
-        # PyTorch: per layer and direction, W_ih (g·H, in), W_hh (g·H, H) and two biases (g·H).
+        # PyTorch: per layer and direction, W_ih (g·H, in), W_hh (g·H, H) and two biases (g·H);
+        # minGRU/minLSTM (Feng et al. 2024): W_ih (g·H, in) and one bias, no W_hh.
+        gates = {"lstm": 4, "gru": 3, "gru_fused": 3, "mingru": 2, "minlstm": 3}.get(cell, 1)
+        input_only = cell in ("mingru", "minlstm")
         expected = 0
         for layer in range(layers):
             size_in = 7 if layer == 0 else encoder.output_size
-            expected += (2 if bidirectional else 1) * gates * 3 * (size_in + 3 + 2)
+            per_row = size_in + 1 if input_only else size_in + 3 + 2
+            expected += (2 if bidirectional else 1) * gates * 3 * per_row
         assert sum(p.numel() for p in encoder.parameters()) == expected
 
 

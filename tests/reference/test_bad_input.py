@@ -162,7 +162,8 @@ def test_bad_network_configuration():
         RecurrentNetwork("lstm", 4, input_size=3, num_layers=0)
     with pytest.raises(RnnlabError, match="dtype must be float32 or float64, got float16"):
         RecurrentNetwork("lstm", 4, input_size=3, dtype=np.float16)
-    with pytest.raises(RnnlabError, match="cell_type must be one of 'rnn', 'lstm', 'gru', got 'LSTM'"):
+    with pytest.raises(RnnlabError, match="cell_type must be one of 'rnn', 'lstm', 'gru', "
+                                          "'mingru', 'minlstm', got 'LSTM'"):
         RecurrentNetwork("LSTM", 4, input_size=3)
 
 

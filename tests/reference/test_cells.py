@@ -10,7 +10,9 @@ import torch
 
 from rnnlab.errors import RnnlabError
 from rnnlab.reference import GRUCell, LSTMCell, RNNCell, make_cell
-from rnnlab.reference.cells import sigmoid
+from rnnlab.reference.cells import MinGRUCell, MinLSTMCell, log_sigmoid, sigmoid
+
+from .paper_min_cells import PaperCell
 
 TORCH_CELLS = {"rnn": torch.nn.RNNCell, "lstm": torch.nn.LSTMCell, "gru": torch.nn.GRUCell}
 CASES = [("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh")]
@@ -172,7 +174,8 @@ def test_cell_owning_parameters_and_cell_without_them():
 
 
 def test_make_cell_rejects_bad_names():
-    with pytest.raises(RnnlabError, match="cell_type must be one of 'rnn', 'lstm', 'gru', got 'transformer'"):
+    with pytest.raises(RnnlabError, match="cell_type must be one of 'rnn', 'lstm', 'gru', 'mingru', "
+                                          "'minlstm', got 'transformer'"):
         make_cell("transformer", 2, 3)
     with pytest.raises(RnnlabError, match="nonlinearity must be 'tanh' or 'relu', got 'sigmoid'"):
         make_cell("rnn", 2, 3, "sigmoid")
@@ -180,3 +183,89 @@ def test_make_cell_rejects_bad_names():
         make_cell("lstm", 2, 3, "relu")
     with pytest.raises(RnnlabError, match="hidden_size must be a positive integer, got 0"):
         make_cell("gru", 2, 0)
+
+
+# ---------------------------------------------------------------------- minGRU and minLSTM
+
+
+def g_by_hand(v: float) -> float:
+    """The paper's positive candidate: v + 1/2 for v >= 0, the logistic function below."""
+    return v + 0.5 if v >= 0 else logistic(v)
+
+
+def test_mingru_step_by_hand():
+    # D = H = 1, blocks z, candidate; the candidate's projection is negative here (g = σ).
+    cell = MinGRUCell(1, 1, params={"weight_ih": np.array([[0.5], [-2.0]]),
+                                    "bias_ih": np.array([0.1, 0.3])})
+    x, h = 1.5, -0.4
+    z = logistic(0.5 * x + 0.1)
+    expected = (1 - z) * h + z * g_by_hand(-2.0 * x + 0.3)
+    (h_new,) = cell.forward(np.array([[x]]), (np.array([[h]]),))
+    assert h_new[0, 0] == pytest.approx(expected, rel=1e-14)
+    # a positive projection: g(v) = v + 1/2
+    (h_new,) = cell.forward(np.array([[-1.0]]), (np.array([[h]]),))
+    z = logistic(-0.5 + 0.1)
+    assert h_new[0, 0] == pytest.approx((1 - z) * h + z * (2.0 + 0.3 + 0.5), rel=1e-14)
+
+
+def test_minlstm_step_by_hand_normalises_forget_and_input():
+    cell = MinLSTMCell(1, 1, params={"weight_ih": np.array([[1.0], [-1.0], [0.5]]),
+                                     "bias_ih": np.array([0.0, 0.2, -0.1])})
+    x, h = 0.8, 0.3
+    f, i = logistic(1.0 * x), logistic(-1.0 * x + 0.2)
+    expected = f / (f + i) * h + i / (f + i) * g_by_hand(0.5 * x - 0.1)
+    (h_new,) = cell.forward(np.array([[x]]), (np.array([[h]]),))
+    assert h_new[0, 0] == pytest.approx(expected, rel=1e-14)
+
+
+def test_minlstm_stays_finite_where_both_gates_underflow():
+    """σ(-800) is 0 in float64: the textbook f / (f + i) would be 0/0; the cell's
+    σ(log f − log i) gives the limit, f/(f+i) = exp(-800)/(exp(-800)+exp(-900)) ≈ 1."""
+    cell = MinLSTMCell(1, 1, params={"weight_ih": np.zeros((3, 1)),
+                                     "bias_ih": np.array([-800.0, -900.0, 1.0])})
+    with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
+        (h_new,) = cell.forward(np.zeros((1, 1)), (np.array([[0.25]]),))
+    assert h_new[0, 0] == pytest.approx(0.25, rel=1e-12)
+    assert log_sigmoid(np.array([-800.0]))[0] == pytest.approx(-800.0, rel=1e-15)
+    assert log_sigmoid(np.array([800.0]))[0] == 0.0
+
+
+@pytest.mark.parametrize("cell_type", ["mingru", "minlstm"])
+def test_min_cell_step_forward_and_backward_match_the_papers_equations(cell_type):
+    rng = np.random.default_rng(4)
+    cell = make_cell(cell_type, 3, 5)
+    params = cell.init_params(rng)
+    params = {name: 3 * value for name, value in params.items()}   # both branches of g
+    x = rng.standard_normal((4, 3))
+    state = (rng.standard_normal((4, 5)),)
+    new_state, step_cache = cell.step_forward(cell.project_inputs(x, params), state, params)
+    d_new = rng.standard_normal((4, 5))
+    d_gates_x, d_gates_h, (d_h,) = cell.step_backward((d_new,), step_cache, params)
+    assert d_gates_h is None                       # no hidden-to-hidden projection
+    d_params = cell.parameter_gradients(x[:, None], state[0][:, None], d_gates_x[:, None], None)
+    d_x = cell.input_gradient(d_gates_x[:, None], params)[:, 0]
+
+    twin = PaperCell(cell_type, 3, 5).double()
+    twin.load_state_dict({name: torch.from_numpy(value.copy()) for name, value in params.items()},
+                         strict=True)
+    x_t = torch.from_numpy(x).requires_grad_()
+    h_t = torch.from_numpy(state[0].copy()).requires_grad_()
+    out = twin(x_t, h_t)
+    (out * torch.from_numpy(d_new)).sum().backward()
+    np.testing.assert_allclose(new_state[0], out.detach().numpy(), rtol=1e-12, atol=1e-14)
+    assert d_params.keys() == {"weight_ih", "bias_ih"}
+    for name, p in twin.named_parameters():
+        np.testing.assert_allclose(d_params[name], p.grad.numpy(), rtol=1e-10, atol=1e-13, err_msg=name)
+    np.testing.assert_allclose(d_h, h_t.grad.numpy(), rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(d_x, x_t.grad.numpy(), rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize(("cell_type", "gates"), [("mingru", 2), ("minlstm", 3)])
+def test_min_cell_parameters_are_one_linear_map(cell_type, gates):
+    cell = make_cell(cell_type, 3, 5)
+    assert cell.parameter_shapes() == {"weight_ih": (gates * 5, 3), "bias_ih": (gates * 5,)}
+    assert cell.parameter_shapes() == {name: tuple(p.shape) for name, p in
+                                       PaperCell(cell_type, 3, 5).named_parameters()}
+    params = cell.init_params(np.random.default_rng(0))
+    bound = 1 / math.sqrt(3)                   # nn.Linear's: 1/sqrt(fan-in)
+    assert all(np.abs(v).max() <= bound and np.abs(v).max() > 0.5 * bound for v in params.values())

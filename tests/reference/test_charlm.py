@@ -102,7 +102,7 @@ def test_eval_windows_cover_every_target_once_in_order():
     assert flat == list(range(1, 50))
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "mingru", "minlstm"])
 def test_carried_state_equals_running_the_whole_stream_at_once(cell):
     network = RecurrentNetwork(cell, 8, vocab_size=11, embedding_dim=5, output_size=11, dtype=np.float64, seed=3)
     ids = np.random.default_rng(0).integers(0, 11, 3 * 20 + 1)

@@ -1,8 +1,9 @@
 """The NumPy network agrees with torch.autograd: outputs, final states and every gradient.
 
 Each case builds a random RecurrentNetwork, copies its weights into the equivalent PyTorch
-module (nn.Embedding + nn.RNN/LSTM/GRU + nn.Linear, batch_first, float64), and differentiates the
-same scalar loss in both:
+module (nn.Embedding + nn.RNN/LSTM/GRU + nn.Linear, batch_first, float64; for minGRU/minLSTM a
+loop over the paper's equations, paper_min_cells.py), and differentiates the same scalar loss in
+both:
 
     L = sum(R * outputs) + sum(S_h * h_n) [+ sum(S_c * c_n)]
 
@@ -20,10 +21,13 @@ import torch
 
 from rnnlab.reference import RecurrentNetwork, mean_squared_error, softmax_cross_entropy
 
+from .paper_min_cells import PaperRNN
+
 TOLERANCE = 1e-9
 
-CELLS = [("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh")]
-CELL_IDS = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
+CELLS = [("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh"),
+         ("mingru", "tanh"), ("minlstm", "tanh")]
+CELL_IDS = ["rnn_tanh", "rnn_relu", "lstm", "gru", "mingru", "minlstm"]
 IO_MODES = ["dense", "dense+head", "tokens+head"]
 
 
@@ -37,10 +41,14 @@ class TorchTwin(torch.nn.Module):
         super().__init__()
         if net.uses_embedding:
             self.embedding = torch.nn.Embedding(net.vocab_size, net.embedding_dim)
-        rnn_class = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[net.cell_type]
-        extra = {"nonlinearity": net.nonlinearity} if net.cell_type == "rnn" else {}
-        self.rnn = rnn_class(net.input_size, net.hidden_size, num_layers=net.num_layers,
-                             bidirectional=net.bidirectional, batch_first=True, **extra)
+        if net.cell_type in ("mingru", "minlstm"):
+            self.rnn = PaperRNN(net.cell_type, net.input_size, net.hidden_size,
+                                num_layers=net.num_layers, bidirectional=net.bidirectional)
+        else:
+            rnn_class = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[net.cell_type]
+            extra = {"nonlinearity": net.nonlinearity} if net.cell_type == "rnn" else {}
+            self.rnn = rnn_class(net.input_size, net.hidden_size, num_layers=net.num_layers,
+                                 bidirectional=net.bidirectional, batch_first=True, **extra)
         if net.output_size is not None:
             self.head = torch.nn.Linear(net.top_size, net.output_size)
         torch_dtype = torch.float64 if net.dtype == np.float64 else torch.float32
@@ -309,3 +317,29 @@ def test_training_loss_end_to_end_matches_torch():
     assert loss == pytest.approx(t_loss.item(), rel=1e-12)
     for name, p in twin.named_parameters():
         assert_close(f"d {name}", grads.params[name], p.grad.numpy())
+
+
+@pytest.mark.parametrize("cell_type", ["mingru", "minlstm"])
+def test_min_cell_weights_load_into_rnnlab_torch_layer(cell_type):
+    """The NumPy network's state_dict is a checkpoint of rnnlab's torch layer for the same cell
+    (the parallel-scan layer): same names, same outputs and gradients, float64."""
+    from rnnlab.nn.cells import make_layer
+
+    net, inputs, initial, rng = random_case(cell_type, "tanh", 2, True, "dense+head", seed=21)
+    twin = TorchTwin(net)
+    twin.rnn = make_layer(cell_type, net.input_size, net.hidden_size, net.num_layers,
+                          bidirectional=True).double()
+    twin.load_state_dict({name: torch.from_numpy(value) for name, value in net.state_dict().items()},
+                         strict=True)
+    outputs, final, cache = net.forward(inputs, net.join_state(initial))
+    probe_outputs = rng.standard_normal(outputs.shape)
+    probe_states = (rng.standard_normal(final.shape),)
+    grads = net.backward(probe_outputs, cache, d_final_state=probe_states[0])
+    t_outputs, t_final, t_param_grads, t_state_grads, t_input_grad = torch_gradients(
+        net, twin, inputs, initial, probe_outputs, probe_states)
+    assert_close("outputs", outputs, t_outputs)
+    assert_close("final h", final, t_final[0])
+    for name in t_param_grads:
+        assert_close(f"d {name}", grads.params[name], t_param_grads[name])
+    assert_close("d h0", grads.h0, t_state_grads[0])
+    assert_close("d inputs", grads.inputs, t_input_grad)

@@ -5,7 +5,8 @@ Windows are [0, k), [k, 2k), ... in absolute time. Two independent PyTorch refer
 * unidirectional: the whole nn.RNN/LSTM/GRU module is run window by window, each window
   starting from the previous window's final state `.detach()`ed (the usual way to train with
   truncated BPTT in PyTorch);
-* any direction: a step-by-step loop over nn.RNNCell/LSTMCell/GRUCell that detaches the state
+* any direction: a step-by-step loop over nn.RNNCell/LSTMCell/GRUCell (for minGRU/minLSTM
+  the paper's equations, paper_min_cells.py) that detaches the state
   wherever it crosses a window boundary, for the reverse direction as well (the semantics
   documented in RecurrentNetwork.backward).
 """
@@ -18,6 +19,7 @@ import torch
 
 from rnnlab.reference import RecurrentNetwork
 
+from .paper_min_cells import PaperCell
 from .test_network_vs_torch import CELL_IDS, CELLS, TorchTwin, assert_close
 
 SEQ_LEN = 7
@@ -92,7 +94,12 @@ def cells_step_by_step(net: RecurrentNetwork, x_t, initial_t, k: int):
     crosses it when entering step b, the reverse direction when entering step b-1.
     Returns (outputs, final state parts, {state_dict name: parameter}).
     """
-    cell_class = {"rnn": torch.nn.RNNCell, "lstm": torch.nn.LSTMCell, "gru": torch.nn.GRUCell}[net.cell_type]
+    if net.cell_type in ("mingru", "minlstm"):   # the paper's equations (paper_min_cells.py)
+        def cell_class(input_size, hidden_size):
+            return PaperCell(net.cell_type, input_size, hidden_size)
+    else:
+        cell_class = {"rnn": torch.nn.RNNCell, "lstm": torch.nn.LSTMCell,
+                      "gru": torch.nn.GRUCell}[net.cell_type]
     extra = {"nonlinearity": net.nonlinearity} if net.cell_type == "rnn" else {}
     is_lstm = net.cell_type == "lstm"
     parameters = {}

@@ -7,7 +7,8 @@ interface. `make_layer` builds it for a spec registered without a `make_layer` o
 What rnnlab relies on, and this module keeps:
 * parameters weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k} (+ "_reverse"), shaped
   (G·H, D_k), (G·H, H), (G·H,), (G·H,) and registered in nn.RNN's order, drawn from
-  U(-1/√H, 1/√H) as PyTorch draws them;
+  U(-1/√H, 1/√H) as PyTorch draws them — or, for a cell that declares its own `weights`
+  (CellSpec.weights), those tensors in that order, drawn the same way;
 * attributes input_size, hidden_size, num_layers, dropout, bidirectional, batch_first=True;
 * forward(input, hx=None) with dense batch-first input or a PackedSequence (as made by
   pack_padded_sequence(batch_first=True, enforce_sorted=False)), output of the same kind.
@@ -34,9 +35,6 @@ from torch.nn.utils.rnn import PackedSequence
 
 from rnnlab.errors import RnnlabError
 
-KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-
-
 class StepLoopRNN(nn.Module):
     """Stacked layers of one cell (a CellSpec), batch-first; see the module docstring."""
 
@@ -55,12 +53,10 @@ class StepLoopRNN(nn.Module):
         self.dropout = float(dropout)
         self.bidirectional = bool(bidirectional)
         self.num_directions = 2 if bidirectional else 1
-        rows = spec.gates * hidden_size
         for layer in range(num_layers):
             layer_input = input_size if layer == 0 else hidden_size * self.num_directions
             for suffix in self._suffixes(layer):
-                shapes = ((rows, layer_input), (rows, hidden_size), (rows,), (rows,))
-                for kind, shape in zip(KINDS, shapes):
+                for kind, shape in spec.weight_shapes(layer_input, hidden_size):
                     self.register_parameter(kind + suffix, nn.Parameter(torch.empty(shape)))
         self.reset_parameters()
 
@@ -79,9 +75,10 @@ class StepLoopRNN(nn.Module):
                 ", batch_first=True")
 
     def weights(self, layer: int, reverse: bool) -> tuple[torch.Tensor, ...]:
-        """(weight_ih, weight_hh, bias_ih, bias_hh) of one layer and direction."""
+        """The cell's weights of one layer and direction, in `step`'s order (PyTorch's:
+        weight_ih, weight_hh, bias_ih, bias_hh)."""
         suffix = f"_l{layer}" + ("_reverse" if reverse else "")
-        return tuple(getattr(self, kind + suffix) for kind in KINDS)
+        return tuple(getattr(self, kind + suffix) for kind in self.spec.weight_names)
 
     # -- forward -------------------------------------------------------------------------------
     def forward(self, input, hx=None):
