@@ -123,7 +123,9 @@ class GeneratorConfig(ConfigDict):
     what = "generator config"
     vocab_size: int
     categories: list[str]
-    conditioning: str = "both"
+    # "input" had the lowest dev loss of init/input/both over two seeds (BENCHMARKS.md,
+    # "Names: which conditioning"); "both" was within 0.005 nats, "init" 0.01 behind.
+    conditioning: str = "input"
     cell: str = "gru"
     embedding_size: int = 32          # per character
     condition_size: int = 32          # the category embedding (or the projected vector)

@@ -40,7 +40,7 @@ def test_train_writes_the_run_and_its_splits(run_dir):
     config = json.loads((run_dir / "config.json").read_text())
     assert config["kind"] == "generator"
     assert config["model"]["categories"] == ["Abc", "Xyz"]
-    assert config["model"]["conditioning"] == "both"
+    assert config["model"]["conditioning"] == "input"           # the measured default
     assert config["data"]["split_seed"] == 0 and config["train"]["max_steps"] == 150
     for split in ("train", "dev", "test"):
         lines = (run_dir / "splits" / f"{split}.tsv").read_text().splitlines()

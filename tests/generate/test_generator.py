@@ -52,7 +52,7 @@ def quiet(message):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     folder = toy_folder(tmp_path_factory.mktemp("toy") / "names")
-    run = tmp_path_factory.mktemp("runs") / "both"
+    run = tmp_path_factory.mktemp("runs") / "default"
     train_generator(data=folder, out=run, model=TINY_MODEL,
                     train_options={**TINY_TRAIN, "max_steps": 200}, progress_bar=False,
                     log=quiet)

@@ -193,6 +193,21 @@ def test_bidirectional_parallel_equals_the_generic_step_loop(cell, scan):
         unregister_cell(loop_name)
 
 
+@pytest.mark.parametrize("cell", CELLS)
+def test_time_blocks_equal_one_whole_sequence(cell, monkeypatch):
+    """Long unidirectional input runs in blocks of BLOCK steps through all layers; the numbers
+    and gradients are those of the whole sequence at once (1e-12, float64), dropout aside."""
+    from rnnlab.nn.cells import scanlayer
+
+    torch.manual_seed(8)
+    encoder = RecurrentEncoder(4, 5, cell=cell, num_layers=3).double()
+    x = torch.randn(2, 2 * scanlayer.BLOCK + 9, 4, dtype=F64)
+    state = torch.randn(3, 2, 5, dtype=F64)
+    blocked = gradients(encoder, x, state, parallel)
+    monkeypatch.setattr(scanlayer, "BLOCK", 10**9)
+    assert_all_close(blocked, gradients(encoder, x, state, parallel), 1e-12)
+
+
 # -- the scans themselves -------------------------------------------------------------------------
 
 

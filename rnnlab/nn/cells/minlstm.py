@@ -8,7 +8,7 @@ forget and input gates normalised to sum to one and no output gate or cell state
 
 Computed without the division: f / (f + i) = σ(log f − log i), so with
 d = log σ(k_f) − log σ(k_i) the recurrence is h_t = a ⊙ h_(t-1) + b with a = σ(d),
-b = σ(−d) ⊙ g(k_h). (In float32 σ(k) is 0 for k below about −104, and f/(f + i) would be 0/0;
+b = (1 − a) ⊙ g(k_h). (In float32 σ(k) is 0 for k below about −104, and f/(f + i) would be 0/0;
 d stays finite.) In log space: log a = log σ(d), log b = log σ(−d) + log g(k_h).
 3·H·(D + 1) parameters per layer and direction.
 
@@ -38,8 +38,8 @@ def _forget_logit(k_f, k_i):
 def minlstm_coefficients(k):
     """k (…, 3H) -> (a, b), each (…, H): h_t = a ⊙ h_(t-1) + b."""
     k_f, k_i, k_h = k.chunk(3, dim=-1)
-    d = _forget_logit(k_f, k_i)
-    return d.sigmoid(), (-d).sigmoid() * positive_candidate(k_h)
+    keep = _forget_logit(k_f, k_i).sigmoid()                    # f / (f + i)
+    return keep, (1 - keep) * positive_candidate(k_h)
 
 
 def minlstm_log_coefficients(k):

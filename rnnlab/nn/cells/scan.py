@@ -104,46 +104,62 @@ def _check(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> None:
 
 
 class _ChunkedScan(torch.autograd.Function):
-    """h = scan(a, b, h0); backward by the adjoint recurrence, itself a linear scan. With
-    g_t = ∂L/∂h_t (direct), λ_t = ∂L/∂h_t (total) and μ_t = a_t λ_t (what reaches h_(t-1)):
+    """(h, h_final) = scan(a, b, h0), h_final the state after the last step (h[:, -1], or h[:, 0]
+    for reverse=True) as a tensor of its own, so that carrying it on costs no (B, T, H) gradient.
 
-        μ_t = a_t ⊙ μ_(t+1) + a_t ⊙ g_t     (a scan the other way, on the same a)
+    Backward by the adjoint recurrence, itself a linear scan. With g_t = ∂L/∂h_t (direct),
+    λ_t = ∂L/∂h_t (total) and μ_t = a_t λ_t (what reaches h_(t-1)), and μ_(T+1) = ∂L/∂h_final:
+
+        μ_t = a_t ⊙ μ_(t+1) + a_t ⊙ g_t     (a scan the other way, on the same a, from μ_(T+1))
         λ_t = g_t + μ_(t+1)   ∂L/∂b_t = λ_t   ∂L/∂a_t = λ_t ⊙ h_(t-1)   ∂L/∂h0 = μ_1
-    (for reverse=True read t+1 as t-1, h_(t-1) as h_(t+1) and μ_1 as μ_T)."""
+    (for reverse=True read t+1 as t-1, h_(t-1) as h_(t+1), μ_1 as μ_T and μ_(T+1) as μ_0)."""
 
     @staticmethod
     def forward(ctx, a, b, h0, reverse):
         h = _scan(a, b, h0, reverse)
         ctx.save_for_backward(a, h0, h)
         ctx.reverse = reverse
-        return h
+        return h, (h[:, 0] if reverse else h[:, -1]).clone()
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_h):
+    def backward(ctx, grad_h, grad_final):
         a, h0, h = ctx.saved_tensors
         reverse = ctx.reverse
-        mu = _scan(a, a * grad_h, torch.zeros_like(h0), not reverse)
+        if grad_h is None:
+            grad_h = torch.zeros_like(h)
+        if grad_final is None:
+            grad_final = torch.zeros_like(h0)
+        mu = _scan(a, a * grad_h, grad_final, not reverse)
         lam = grad_h.clone()
         grad_a = torch.empty_like(a)
         if reverse:       # the state h_t came from h_(t+1); h0 enters at T-1
             lam[:, 1:] += mu[:, :-1]
+            lam[:, 0] += grad_final
             torch.mul(lam[:, :-1], h[:, 1:], out=grad_a[:, :-1])
             torch.mul(lam[:, -1], h0, out=grad_a[:, -1])
             grad_h0 = mu[:, -1]
         else:             # h_t came from h_(t-1); h0 enters at 0
             lam[:, :-1] += mu[:, 1:]
+            lam[:, -1] += grad_final
             torch.mul(lam[:, 1:], h[:, :-1], out=grad_a[:, 1:])
             torch.mul(lam[:, 0], h0, out=grad_a[:, 0])
             grad_h0 = mu[:, 0]
         return grad_a, lam, grad_h0, None
 
 
+def chunked_scan_with_final(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor,
+                            reverse: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """The blocked scan with its own backward pass (module docstring): (h (B, T, H), the state
+    after the last step (B, H))."""
+    _check(a, b, h0)
+    return _ChunkedScan.apply(a, b, h0, reverse)
+
+
 def chunked_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor,
                  reverse: bool = False) -> torch.Tensor:
     """The blocked scan with its own backward pass (see the module docstring)."""
-    _check(a, b, h0)
-    return _ChunkedScan.apply(a, b, h0, reverse)
+    return chunked_scan_with_final(a, b, h0, reverse)[0]
 
 
 def log_scan(log_a: torch.Tensor, log_b: torch.Tensor, h0: torch.Tensor,
