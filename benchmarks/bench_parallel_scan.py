@@ -185,7 +185,7 @@ def throughput(vocab, train, lengths, rounds) -> tuple[list[list], dict]:
 def train_for(budget: float, workdir: Path, name: str, model: dict, train: dict, val_ids):
     """train_char_lm for `budget` training seconds; the whole validation split's loss."""
     result = train_char_lm(data=str(CORPUS), out=workdir / name, model=model,
-                           train={"max_time": budget, "sample_length": 0,
+                           train={"max_time": budget, "sample_length": 0, "auto_size": False,
                                   "eval_interval": 10**9, **train},
                            progress_bar=False, log=lambda message: None)
     lm = CharLM.from_pretrained(result.run_dir, weights="last")
