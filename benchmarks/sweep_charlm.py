@@ -35,7 +35,7 @@ def main(trials: list[str]) -> None:
             started = time.time()
             result = train_char_lm(data=str(CORPUS), out=Path(folder) / "run",
                                    model=trial.get("model", {}),
-                                   train={"max_time": trial.get("time", 80), "sample_length": 0,
+                                   train={"max_time": trial.get("time", 80), "sample_length": 0, "auto_size": False,
                                           **trial.get("train", {})},
                                    progress_bar=False, log=lambda message: None)
             print(f"{json.dumps(trial)}  val {result.scores["loss"]:.4f} nats/char, "

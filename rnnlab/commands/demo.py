@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 
 DESCRIPTION = """\
-Train a character-level GRU language model (the `rnnlab train` defaults) on the built-in default corpus (Shakespeare's plays)
-for a few minutes, report its validation loss (nats/char, bits/char, perplexity), and print a
+Train a character-level GRU language model on the built-in default corpus (Shakespeare's
+plays) for a few minutes, with the `rnnlab train` defaults (the model sized for the budget by
+the same rule), report its validation loss (nats/char, bits/char, perplexity), and print a
 sample. The run directory can then be used with `rnnlab sample`, `rnnlab eval` and
 `rnnlab train --resume`.
 """

@@ -16,6 +16,12 @@ vocab.json, model.safetensors (last), best.safetensors (best validation loss), t
 metrics.jsonl and loss.png. Validation loss is reported over the whole held-out split in
 nats/char, bits/char and perplexity. Ctrl-C saves and exits; --resume RUN continues exactly.
 
+Model size from the budget: options not given (--hidden, --layers, --dropout, --lr,
+--batch-size) are chosen from the training budget, the size of the text and this machine's
+speed (measured in a few steps at start-up), so more time or more text gives a larger, better
+regularised model; the choice and the reason are printed and written to config.json. Explicit
+options win; --no-auto-size keeps the fixed defaults.
+
 --engine numpy trains the NumPy reference engine instead (teaching; small models): its own
 defaults are a tanh RNN 1×100, embedding 100, batch 32, BPTT 25, constant Adagrad lr 0.1, clip
 5.0, float32 (--precision fp64: float64); it writes run.json, vocab.json and weights.npz to
@@ -57,6 +63,9 @@ def register(subparsers) -> None:
                        help="residual connections between recurrent layers")
     model.add_argument("--layer-norm", action="store_true",
                        help="layer norm on each recurrent layer's outputs")
+    model.add_argument("--no-auto-size", dest="auto_size", action="store_false", default=None,
+                       help="keep the fixed defaults (GRU 2×256, no dropout, lr 7e-3, batch 64) "
+                            "instead of sizing the model for the budget")
     add_training_options(p, CharLMTrainConfig, LM_TRAINING_OPTIONS)
     p.set_defaults(func=run_train)
 
@@ -69,6 +78,10 @@ def run_train(args) -> int:
 
     common = dict(progress_bar=not args.no_progress, device=args.device)
     if args.resume:
+        if args.auto_size is False:
+            from rnnlab.errors import RnnlabError
+            raise RnnlabError("--no-auto-size cannot be given with --resume: the run keeps the "
+                              "model it started with")
         result = train_char_lm(resume=args.resume, overrides=resume_overrides(args), **common)
     else:
         flags = {name: True for name in ("tie_weights", "residual", "layer_norm")
@@ -76,5 +89,6 @@ def run_train(args) -> int:
         result = train_char_lm(
             data=args.data, dataset=args.dataset, val=args.val, out=args.out,
             model={**given_options(args, MODEL_OPTIONS), **flags},
-            train=training_options(args, LM_TRAINING_OPTIONS), **common)
+            train={**training_options(args, LM_TRAINING_OPTIONS),
+                   **({"auto_size": False} if args.auto_size is False else {})}, **common)
     return print_training_result(result, lambda scores: f"validation: {lm_summary_line(scores)}")

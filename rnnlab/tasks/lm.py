@@ -36,7 +36,7 @@ from rnnlab.models.lm import CharLM, CharLMConfig, detach_state
 from rnnlab.train.config import CharLMTrainConfig
 from rnnlab.train.distributed import Distributed
 from rnnlab.train.precision import autocast
-from rnnlab.train.run import check_unchanged, launch, open_run
+from rnnlab.train.run import check_unchanged, launch, open_run, resolve_device
 from rnnlab.train.trainer import Task, TrainResult
 
 
@@ -229,14 +229,27 @@ def train_char_lm(*, data: str | None = None, dataset: str | None = None, val: s
         # The vocabulary covers the training text; with a separate --val file its unseen
         # characters are skipped (and counted) rather than failing the run.
         vocab = CharVocab.from_text(text)
-        model_config = CharLMConfig(vocab_size=len(vocab), **(model or {}))
-        _check_corpus_length(len(text), val_text is not None, config, description)
+        # Before splitting, with the smallest batch the budget rule could still choose.
+        rule_sets_batch = config.auto_size and "batch_size" not in (train or {})
+        _check_corpus_length(len(text), val_text is not None, config, description,
+                             batch_size=1 if rule_sets_batch else config.batch_size)
     if val_text is None:
         train_ids, val_ids = split_train_val(vocab.encode(text), config.val_fraction)
     else:   # a separate --val file: characters the training text lacks are skipped (counted)
         train_ids, val_ids = vocab.encode(text), vocab.encode(val_text, unknown="skip")
     log(f"data: {description}: {len(train_ids):,} training and {len(val_ids):,} validation "
         f"characters, vocabulary {len(vocab)}")
+    sizing = None
+    if not run.resuming:
+        if config.auto_size:
+            sizing = size_for_budget(train_ids, len(vocab), config, model or {}, train or {},
+                                     device, log)
+        if sizing is not None:
+            config = run.train_config = CharLMTrainConfig.from_dict(
+                {**config.to_dict(), **sizing["train"]})
+            model = sizing["model"]
+        model_config = CharLMConfig(vocab_size=len(vocab), **(model or {}))
+        _check_corpus_length(len(text), val_text is not None, config, description)
 
     def make_task() -> LMTask:
         network = CharLM(model_config)
@@ -245,18 +258,54 @@ def train_char_lm(*, data: str | None = None, dataset: str | None = None, val: s
 
     return launch(run, make_task, vocab=vocab, device=device, progress_bar=progress_bar, log=log,
                   config={"kind": CharLM.kind, "model": model_config.to_dict(),
-                          "data": asdict(source)},
+                          "data": asdict(source), **({"sizing": sizing["sizing"]} if sizing else {})},
                   describe=lambda task, trainer: (f"cell {model_config.cell}, "
                                                   f"{model_config.num_layers}×{model_config.hidden_size}"))
 
 
+def size_for_budget(train_ids: np.ndarray, vocab_size: int, config: CharLMTrainConfig,
+                    model: dict, train: dict, device, log: Callable[[str], None]) -> dict | None:
+    """The budget rule (rnnlab.tasks.lm_sizing) applied to a new run: {"model": options,
+    "train": options, "sizing": what config.json records}, the user's explicit options
+    winning; None where the rule cannot apply (said in the log)."""
+    from rnnlab.tasks import lm_sizing
+
+    if config.max_time is not None and Distributed.launched_by_torchrun():
+        log("auto-size: off under torchrun with a time budget (the ranks would measure "
+            "different speeds); the fixed defaults apply unless options are given")
+        return None
+    speed = None
+    batch = train.get("batch_size") or lm_sizing.batch_that_fits(
+        len(train_ids), config.batch_size, config.bptt)          # the batch the run will use
+    if config.max_time is not None:      # measured at that batch
+        if len(train_ids) < batch * config.bptt + 1:
+            return None        # too short for one batch: _check_corpus_length says so
+        reference = CharLMConfig(vocab_size=vocab_size, **lm_sizing.CALIBRATION_MODEL)
+        speed = lm_sizing.measure_speed(reference, batch, config.bptt, train_ids,
+                                        device=resolve_device(device))
+    budget = lm_sizing.Budget(train_chars=len(train_ids), batch_size=batch,
+                              bptt=config.bptt, max_time=config.max_time,
+                              max_steps=config.max_steps, max_epochs=config.max_epochs,
+                              tokens_per_second=speed)
+    choice = lm_sizing.choose(budget, vocab_size)
+    explicit = sorted(set(model) | set(train))
+    overridden = sorted((set(choice.model) & set(model)) | (set(choice.train) & set(train)))
+    log(f"auto-size: {choice.reason}"
+        + (f"; given explicitly: {', '.join(overridden)}" if overridden else "")
+        + " (--no-auto-size: the fixed defaults)")
+    return {"model": {**choice.model, **model}, "train": {**choice.train, **train},
+            "sizing": {**choice.to_dict(), "measured_tokens_per_second": speed,
+                       "explicit": explicit}}
+
+
 def _check_corpus_length(num_chars: int, separate_val: bool, config: CharLMTrainConfig,
-                         description: str) -> None:
+                         description: str, batch_size: int | None = None) -> None:
     """Refuse, before anything is written, a text too short for one full training batch."""
-    needed = config.batch_size * config.bptt + 1
+    batch_size = batch_size or config.batch_size
+    needed = batch_size * config.bptt + 1
     num_train = num_chars if separate_val else num_chars - int(num_chars * config.val_fraction)
     if num_train < needed:
         raise RnnlabError(
             f"{description}: the training split has {num_train:,} characters, but batch size "
-            f"{config.batch_size} × BPTT {config.bptt} needs at least {needed:,}; use more text "
+            f"{batch_size} × BPTT {config.bptt} needs at least {needed:,}; use more text "
             "or lower --batch-size / --bptt")

@@ -106,6 +106,9 @@ class CharLMTrainConfig(TrainConfig):
     bptt: int = 32                       # characters per training window
     val_fraction: float = 0.1            # the last share of the text, unless a --val file is given
     sample_length: int = 200             # characters printed at each evaluation (0: none)
+    # Choose size, dropout, lr and batch from the budget (rnnlab.tasks.lm_sizing) where not
+    # given; False: the fixed defaults of CharLMConfig and this class.
+    auto_size: bool = True
 
     DEFAULT_BUDGET: ClassVar[dict] = {"max_time": 300.0}
 

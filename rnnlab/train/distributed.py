@@ -46,6 +46,11 @@ class Distributed:
     def is_main(self) -> bool:
         return self.rank == 0
 
+    @staticmethod
+    def launched_by_torchrun() -> bool:
+        """True in a process torchrun started with more than one rank (before joining)."""
+        return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
     @classmethod
     def from_environment(cls, device: torch.device) -> "Distributed":
         """Join torchrun's process group when WORLD_SIZE > 1; a single process otherwise."""

@@ -1,0 +1,116 @@
+"""The char LM with no options but the budget: does more time give a better model?
+
+REF = the wall time of nanoGPT's CPU recipe (baseline_gpt.py) on this machine, measured first in
+the same run. Then `train_char_lm` trains with nothing but `max_time` = multiple × REF (the
+budget rule, rnnlab/tasks/lm_sizing.py, chooses size, dropout, lr and batch after measuring the
+machine's speed), and the best weights are scored on the whole validation split:
+
+  * tinyshakespeare, train the first 90%, score the last 10%: REF, 2·REF, 4·REF, 8·REF
+    (the issue's targets: ≤ 1.47 at REF, ≤ 1.40 at 3.75·REF, strictly better at each budget);
+  * the built-in corpus (Shakespeare's plays, 4.8 M characters, last 10%): REF and 4·REF.
+
+Run alone on the machine: the budgets are seconds. About 22 × REF in all.
+Usage: .venv/bin/python benchmarks/bench_budget.py [--multiples 1 2 4 8] [--builtin 1 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import (SHARED_DATA, command_line, machine_description, markdown_table,  # noqa: E402
+                    write_section)
+
+CORPUS = SHARED_DATA / "tinyshakespeare" / "input.txt"
+
+
+def measure_ref() -> tuple[float, float]:
+    from baseline_gpt import run_recipe
+
+    from rnnlab.data.streams import split_train_val
+    from rnnlab.data.textfile import read_text
+    from rnnlab.data.vocab import CharVocab
+
+    text = read_text(CORPUS)
+    vocab = CharVocab.from_text(text)
+    train, val = split_train_val(vocab.encode(text), 0.1)
+    return run_recipe(torch.as_tensor(train).long(), torch.as_tensor(val).long(), len(vocab))
+
+
+def train_with_budget(seconds: float, data: str | None, folder: Path) -> dict:
+    from rnnlab.tasks.lm import train_char_lm
+
+    lines = []
+    result = train_char_lm(data=data, out=folder, train={"max_time": seconds, "sample_length": 0},
+                           progress_bar=False, log=lines.append)
+    config = json.loads((folder / "config.json").read_text())
+    model = config["model"]
+    return {"seconds": seconds, "val": result.best_metric, "steps": result.step,
+            "epochs": result.epochs, "reason": config["sizing"]["reason"],
+            "chosen": f"GRU {model['num_layers']}×{model['hidden_size']}, dropout "
+                      f"{model['dropout']:g}, lr {config['train']['lr']:g}, batch "
+                      f"{config['train']['batch_size']} × BPTT {config['train']['bptt']}",
+            "speed": config["sizing"]["measured_tokens_per_second"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--multiples", type=float, nargs="*", default=[1, 2, 4, 8])
+    parser.add_argument("--builtin", type=float, nargs="*", default=[1, 4])
+    parser.add_argument("--ref", type=float, help="REF in seconds (default: measure it)")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    started = time.time()
+    if args.ref is None:
+        ref, gpt_loss = measure_ref()
+        ref_text = (f"REF = **{ref:.0f} s**: nanoGPT's CPU recipe (`benchmarks/baseline_gpt.py`, "
+                    f"2,000 iterations, val loss {gpt_loss:.4f}), measured first in this run.")
+    else:
+        ref = args.ref
+        ref_text = f"REF = **{ref:.0f} s**, given on the command line (measured earlier)."
+    print(ref_text, flush=True)
+    work = Path(tempfile.mkdtemp(prefix="bench-budget-"))
+    rows = {"tinyshakespeare": [], "built-in corpus": []}
+    for name, data, multiples in (("tinyshakespeare", str(CORPUS), args.multiples),
+                                  ("built-in corpus", None, args.builtin)):
+        for multiple in multiples:
+            outcome = train_with_budget(multiple * ref, data, work / f"{name[:5]}-{multiple:g}")
+            outcome["multiple"] = multiple
+            print(json.dumps(outcome), flush=True)
+            rows[name].append(outcome)
+    sections = ["## Char LM: budget-aware defaults (`benchmarks/bench_budget.py`)\n",
+                f"Command: `{command_line()}`  \nMachine: {machine_description()}  \n"
+                f"Date: {time.strftime('%Y-%m-%d')}; {time.time() - started:.0f} s wall\n",
+                ref_text + " Each run: `train_char_lm` with nothing but `max_time` (= "
+                "`rnnlab train --max-time S`), so the budget rule chooses the model; training "
+                "seconds exclude evaluation and the ~3-s speed measurement. Validation: the "
+                "best weights over the whole last 10% (nats/char).\n"]
+    for name, outcomes in rows.items():
+        if not outcomes:
+            continue
+        sections.append(f"### {name}\n")
+        sections.append(markdown_table(
+            ["budget", "seconds", "chosen by the rule", "measured chars/s (GRU 2×256)", "steps",
+             "epochs", "val nats/char"],
+            [[f"{o['multiple']:g}·REF", f"{o['seconds']:.0f}", o["chosen"], f"{o['speed']:,.0f}",
+              f"{o['steps']:,}", f"{o['epochs']:.1f}", f"**{o['val']:.4f}**"]
+             for o in outcomes]) + "\n")
+        losses = [o["val"] for o in outcomes]
+        improving = all(a > b for a, b in zip(losses, losses[1:]))
+        sections.append(f"Validation loss strictly improves with the budget: "
+                        f"**{'yes' if improving else 'no'}**.\n")
+    write = (lambda body: print(body)) if args.no_write else \
+        (lambda body: write_section("charlm-budget", body))
+    write("\n".join(sections))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""The sweep behind the char LM's budget rule (rnnlab/tasks/lm_sizing.py): which model size and
+dropout is best for a given training budget on tinyshakespeare (train the first 90%, score the
+whole last 10% with the best weights).
+
+A budget is a multiple of REF, the wall time of nanoGPT's CPU recipe (baseline_gpt.py) on this
+machine, measured here unless --ref is given (the same session's measurement). To make the
+trials independent of whatever else shares the CPU, each trial's time budget is turned into a
+step budget: its configuration's training steps per second are measured first, alone, with the
+machine's threads (`measure_speed`, the rule's own calibration), and the trial then runs
+multiple × REF × steps/s steps (the cosine over those steps). The trials then run --jobs at a
+time, one thread each; a step budget gives the same model however busy the machine is.
+
+Usage (from the repository root):
+    .venv/bin/python benchmarks/sweep_budget.py --ref 87 --out /tmp/sweep-budget.jsonl
+Each finished trial is appended to --out as one JSON line (a killed sweep keeps what it did).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import SHARED_DATA, machine_description  # noqa: E402
+
+CORPUS = SHARED_DATA / "tinyshakespeare" / "input.txt"
+
+# (label, multiple of REF, model options, training options). Options not given are the char
+# LM's fixed defaults of before the rule: GRU 2×256, embedding 64, batch 64 × BPTT 32, lr 7e-3.
+TRIALS = [        # the longest first, so that the two workers finish close together
+    ("2×384, dropout 0.2, lr 5e-3", 8, {"hidden_size": 384, "dropout": 0.2}, {"lr": 5e-3}),
+    ("2×512, dropout 0.2, lr 4e-3", 8, {"hidden_size": 512, "dropout": 0.2}, {"lr": 4e-3}),
+    ("2×256, dropout 0 (the old default)", 4, {"dropout": 0.0}, {}),
+    ("2×256, dropout 0.1", 4, {"dropout": 0.1}, {}),
+    ("2×384, dropout 0.1, lr 5e-3", 4, {"hidden_size": 384, "dropout": 0.1}, {"lr": 5e-3}),
+]
+FIXED_MODEL = {"cell": "gru", "embedding_size": 64, "hidden_size": 256, "num_layers": 2}
+
+
+def load_ids():
+    from rnnlab.data.streams import split_train_val
+    from rnnlab.data.textfile import read_text
+    from rnnlab.data.vocab import CharVocab
+
+    text = read_text(CORPUS)
+    vocab = CharVocab.from_text(text)
+    return vocab, *split_train_val(vocab.encode(text), 0.1)
+
+
+def run_trial(job: dict) -> dict:
+    """One trial with a step budget, one thread (runs in a worker process)."""
+    torch.set_num_threads(1)
+    from rnnlab.tasks.lm import train_char_lm
+
+    started = time.time()
+    with tempfile.TemporaryDirectory() as folder:
+        result = train_char_lm(data=str(CORPUS), out=Path(folder) / "run", model=job["model"],
+                               train={**job["train"], "max_steps": job["steps"],
+                                      "auto_size": False,       # exactly the trial's options
+                                      "sample_length": 0, "eval_interval": 250},
+                               progress_bar=False, log=lambda message: None)
+    return {**job, "val": result.best_metric, "best_step": result.best_step,
+            "epochs": result.epochs, "wall": time.time() - started}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ref", type=float, help="REF in seconds (default: measure it)")
+    parser.add_argument("--out", type=Path, default=Path("/tmp/sweep-budget.jsonl"))
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--only", type=int, nargs="*", help="indices into TRIALS")
+    args = parser.parse_args()
+
+    from rnnlab.models.configs import CharLMConfig
+    from rnnlab.tasks.lm_sizing import measure_speed
+    from rnnlab.train.config import CharLMTrainConfig
+
+    vocab, train_ids, val_ids = load_ids()
+    ref = args.ref
+    if ref is None:
+        from baseline_gpt import run_recipe
+
+        ref, _ = run_recipe(torch.as_tensor(train_ids).long(), torch.as_tensor(val_ids).long(),
+                            len(vocab))
+    print(f"{machine_description()}\nREF = {ref:.1f} s", flush=True)
+    jobs = []
+    for index, (label, multiple, model, train) in enumerate(TRIALS):
+        if args.only and index not in args.only:
+            continue
+        model = {**FIXED_MODEL, **model}
+        config = CharLMTrainConfig.from_dict(train)
+        tokens_per_second = measure_speed(CharLMConfig(vocab_size=len(vocab), **model),
+                                          config.batch_size, config.bptt, train_ids, steps=20)
+        steps = round(multiple * ref * tokens_per_second / (config.batch_size * config.bptt))
+        print(f"{label}: {tokens_per_second:,.0f} tokens/s alone → {steps} steps for "
+              f"{multiple}·REF", flush=True)
+        jobs.append({"label": label, "multiple": multiple, "ref": ref, "model": model,
+                     "train": train, "tokens_per_second": tokens_per_second, "steps": steps})
+    with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
+        for outcome in pool.imap_unordered(run_trial, jobs):
+            print(json.dumps(outcome), flush=True)
+            with args.out.open("a") as out:
+                out.write(json.dumps(outcome) + "\n")
+
+
+if __name__ == "__main__":
+    main()
