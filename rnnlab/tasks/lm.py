@@ -283,7 +283,7 @@ def size_for_budget(train_ids: np.ndarray, vocab_size: int, config: CharLMTrainC
         reference = CharLMConfig(vocab_size=vocab_size, **lm_sizing.CALIBRATION_MODEL)
         speed = lm_sizing.measure_speed(reference, batch, config.bptt, train_ids,
                                         device=resolve_device(device))
-    budget = lm_sizing.Budget(train_chars=len(train_ids), batch_size=batch,
+    budget = lm_sizing.Budget(train_chars=len(train_ids), batch_size=config.batch_size,
                               bptt=config.bptt, max_time=config.max_time,
                               max_steps=config.max_steps, max_epochs=config.max_epochs,
                               tokens_per_second=speed)

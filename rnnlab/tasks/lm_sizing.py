@@ -73,7 +73,7 @@ class Budget:
     max_time: float | None = None          # seconds
     max_steps: int | None = None
     max_epochs: float | None = None
-    tokens_per_second: float | None = None  # of CALIBRATION_MODEL, measured (time budgets)
+    tokens_per_second: float | None = None  # of CALIBRATION_MODEL at batch_that_fits(...)
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,8 @@ def passes_for(rung: Rung, budget: Budget, vocab_size: int) -> float:
     if budget.max_epochs is not None:
         candidates.append(float(budget.max_epochs))
     if budget.max_steps is not None:
-        candidates.append(budget.max_steps * budget.batch_size * budget.bptt / budget.train_chars)
+        batch = batch_that_fits(budget.train_chars, budget.batch_size, budget.bptt)
+        candidates.append(budget.max_steps * batch * budget.bptt / budget.train_chars)
     if budget.max_time is not None:
         if budget.tokens_per_second is None:
             raise ValueError("a time budget needs the measured tokens_per_second")
