@@ -42,6 +42,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import SHARED_DATA, command_line, machine_description, markdown_table, write_section  # noqa: E402
+from classifier_members import member_model, member_training, train_members  # noqa: E402
 
 from rnnlab.tasks.classify import evaluate_run, train_classifier  # noqa: E402
 
@@ -79,15 +80,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def train_member(args: argparse.Namespace, seed: int, out: Path):
     return train_classifier(
         train=str(args.data_dir / "stsa.binary.train"), dev=str(args.data_dir / "stsa.binary.dev"),
-        out=out, progress_bar=False, log=print,
-        model=dict(cell=args.cell, num_layers=args.layers, hidden_size=args.hidden,
-                   embedding_size=args.embedding, bidirectional=True, pooling=args.pooling,
-                   dropout=args.dropout, embedding_dropout=args.embedding_dropout),
-        vocab_options=dict(min_freq=args.min_freq),
-        train_options=dict(max_epochs=args.max_epochs, max_time=args.budget / len(args.seeds),
-                           batch_size=args.batch_size, lr=args.lr,
-                           weight_decay=args.weight_decay, warmup_steps=args.warmup,
-                           eval_interval=args.eval_interval, seed=seed, precision="fp32"))
+        out=out, progress_bar=False, log=print, model=member_model(args),
+        vocab_options=dict(min_freq=args.min_freq), train_options=member_training(args, seed))
 
 
 def run(args: argparse.Namespace, folder: Path) -> dict:
@@ -96,13 +90,7 @@ def run(args: argparse.Namespace, folder: Path) -> dict:
             raise SystemExit(f"{args.data_dir / name} not found; pass --data-dir "
                              "(see shared/data/sst2/SOURCE.md)")
     started = time.perf_counter()
-    members = []
-    for seed in args.seeds:
-        result = train_member(args, seed, folder / f"seed{seed}")
-        members.append((seed, result))
-        print(f"seed {seed}: dev accuracy (last weights) {result.scores['accuracy']:.4f}; best "
-              f"{result.best_metric:.4f} at step {result.best_step}; {result.step} steps, "
-              f"{result.epochs:.2f} epochs, {result.train_time:.0f} s", flush=True)
+    members = train_members(args, folder, train_member)
     ensemble = evaluate_run([result.run_dir for _, result in members],
                             data=str(args.data_dir / "stsa.binary.dev"), weights="last")
     return {"members": members, "ensemble": ensemble, "wall": time.perf_counter() - started}

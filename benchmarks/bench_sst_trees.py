@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import (ROOT, SHARED_DATA, command_line, machine_description,  # noqa: E402
                     markdown_table, write_section)
 
+from classifier_members import member_model, member_training, train_members  # noqa: E402
 from rnnlab.atomic import atomic_write_text  # noqa: E402
 from rnnlab.tasks.classify import evaluate_run, train_classifier  # noqa: E402
 
@@ -92,15 +93,8 @@ def train_member(args: argparse.Namespace, seed: int, out: Path):
         train=str(args.data_dir / "train.txt"), dev=str(args.data_dir / "dev.txt"),
         data_format="sst-trees", tree_labels=LABELS[args.task],
         phrases=args.level == "phrases", out=out, progress_bar=False, log=print,
-        model=dict(cell=args.cell, num_layers=args.layers, hidden_size=args.hidden,
-                   embedding_size=args.embedding, bidirectional=True, pooling=args.pooling,
-                   dropout=args.dropout, embedding_dropout=args.embedding_dropout,
-                   word_dropout=args.word_dropout),
-        vocab_options=dict(min_freq=args.min_freq),
-        train_options=dict(max_epochs=args.max_epochs, max_time=args.budget / len(args.seeds),
-                           batch_size=args.batch_size, lr=args.lr,
-                           weight_decay=args.weight_decay, warmup_steps=args.warmup,
-                           eval_interval=args.eval_interval, seed=seed, precision="fp32"))
+        model=member_model(args, word_dropout=args.word_dropout),
+        vocab_options=dict(min_freq=args.min_freq), train_options=member_training(args, seed))
 
 
 def run(args: argparse.Namespace, folder: Path) -> dict:
@@ -109,19 +103,11 @@ def run(args: argparse.Namespace, folder: Path) -> dict:
             raise SystemExit(f"{args.data_dir / name} not found; pass --data-dir "
                              "(see shared/data/sst/SOURCE.md)")
     started = time.perf_counter()
-    members = []
-    for seed in args.seeds:
-        result = train_member(args, seed, folder / f"seed{seed}")
-        if result.stopped_by == "interrupted":
-            raise SystemExit("interrupted: nothing recorded")
-        members.append({
-            "seed": seed, "steps": result.step, "epochs": result.epochs,
-            "train_s": result.train_time, "accuracy": result.scores["accuracy"],
-            "macro_f1": result.scores["macro_f1"], "best": result.best_metric,
-            "best_step": result.best_step})
-        print(f"seed {seed}: dev accuracy (last weights) {result.scores['accuracy']:.4f}; best "
-              f"{result.best_metric:.4f} at step {result.best_step}; {result.step} steps, "
-              f"{result.epochs:.2f} epochs, {result.train_time:.0f} s", flush=True)
+    members = [{"seed": seed, "steps": result.step, "epochs": result.epochs,
+                "train_s": result.train_time, "accuracy": result.scores["accuracy"],
+                "macro_f1": result.scores["macro_f1"], "best": result.best_metric,
+                "best_step": result.best_step}
+               for seed, result in train_members(args, folder, train_member)]
     runs = [folder / f"seed{seed}" for seed in args.seeds]
     ensemble = evaluate_run(runs, data=str(args.data_dir / "dev.txt"), weights="last")
     return {"members": members, "ensemble": {"accuracy": ensemble.accuracy,

@@ -6,46 +6,24 @@ The models run the cells' parallel form in training and their one-step form in s
 the two agree is tested in tests/nn/test_min_cells.py. Here: the plumbing.
 """
 
-import random
-
 import pytest
 import torch
 
 from rnnlab.cli import main
 from rnnlab.decoding import SamplingOptions
-from rnnlab.models.classifier import RNNClassifier
 from rnnlab.models.lm import CharLM
-from rnnlab.models.tagger import Tagger
 from rnnlab.nn.cells import cell_names
 from rnnlab.nn.cells.scanlayer import ScanRNN
-from rnnlab.tasks.classify import train_classifier
 from rnnlab.tasks.lm import evaluate_lm, train_char_lm
-from rnnlab.tasks.tag import train_tagger
-from rnnlab.train.metrics import read_metrics
+from tests.tiny_tasks import quiet, train_tiny_char_lm, train_tiny_classifier, train_tiny_tagger
 
 CELLS = ["mingru", "minlstm"]
 
 
-def quiet(message):
-    pass
-
-
 @pytest.mark.parametrize("cell", CELLS)
 def test_char_lm_trains_resumes_and_samples(tmp_path, cell):
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text("abcabd abcabd abcabe\n" * 60, encoding="utf-8")
-    result = train_char_lm(data=str(corpus), out=tmp_path / "lm",
-                           model=dict(cell=cell, num_layers=2, hidden_size=16, embedding_size=8),
-                           train=dict(batch_size=4, bptt=16, lr=2e-2, warmup_steps=2,
-                                      max_steps=40, eval_interval=20, precision="fp32",
-                                      sample_length=0),
-                           progress_bar=False, log=quiet)
-    assert result.step == 40
-    losses = [r["val_loss"] for r in read_metrics(tmp_path / "lm" / "metrics.jsonl")
-              if "val_loss" in r]
-    assert losses[-1] < losses[0]                               # it learned something
-    model = CharLM.from_pretrained(tmp_path / "lm")
-    assert model.config.cell == cell and isinstance(model.encoder.rnn, ScanRNN)
+    _, model = train_tiny_char_lm(tmp_path, cell, bptt=16)
+    assert isinstance(model.encoder.rnn, ScanRNN)
     assert "encoder.rnn.weight_ih_l1" in model.state_dict()
     assert not any("weight_hh" in name for name in model.state_dict())
     text = model.generate("ab", 20, SamplingOptions(temperature=0.5), seed=1)
@@ -68,54 +46,12 @@ def test_char_lm_trains_resumes_and_samples(tmp_path, cell):
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_classifier_trains_and_predicts(tmp_path, cell):
-    rng = random.Random(0)
-
-    def rows(count):
-        lines = []
-        for _ in range(count):
-            words = [f"w{rng.randrange(6)}" for _ in range(rng.randint(2, 6))]
-            lines.append(("yes" if "w3" in words else "no") + "\t" + " ".join(words))
-        return "\n".join(lines) + "\n"
-
-    (tmp_path / "train.tsv").write_text(rows(120), encoding="utf-8")
-    (tmp_path / "dev.tsv").write_text(rows(30), encoding="utf-8")
-    result = train_classifier(train=str(tmp_path / "train.tsv"), dev=str(tmp_path / "dev.tsv"),
-                              out=tmp_path / "clf",
-                              model=dict(cell=cell, embedding_size=8, hidden_size=8),
-                              train_options=dict(batch_size=16, max_steps=8, eval_interval=4),
-                              progress_bar=False, log=quiet)
-    assert result.step == 8 and 0.0 <= result.scores["accuracy"] <= 1.0
-    model = RNNClassifier.from_pretrained(tmp_path / "clf")
-    assert model.config.cell == cell and model.encoder.bidirectional    # both directions scan
-    assert len(model.predict(["w3 w1", "w2"])) == 2
+    train_tiny_classifier(tmp_path, cell)                 # both directions scan
 
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_tagger_trains_and_predicts(tmp_path, cell):
-    rng = random.Random(1)
-    tags = {"the": "DET", "dog": "NOUN", "cat": "NOUN", "runs": "VERB", "sleeps": "VERB"}
-
-    def treebank(count):
-        lines = []
-        for sentence in range(count):
-            words = [rng.choice(list(tags)) for _ in range(rng.randint(2, 5))]
-            lines.append(f"# sent_id = {sentence + 1}")
-            lines += [f"{i}\t{w}\t{w}\t{tags[w]}\t_\t_\t0\t_\t_\t_" for i, w in enumerate(words, 1)]
-            lines.append("")
-        return "\n".join(lines) + "\n"
-
-    (tmp_path / "train.conllu").write_text(treebank(40), encoding="utf-8")
-    (tmp_path / "dev.conllu").write_text(treebank(10), encoding="utf-8")
-    result = train_tagger(train=str(tmp_path / "train.conllu"), dev=str(tmp_path / "dev.conllu"),
-                          out=tmp_path / "tagger",
-                          model=dict(cell=cell, word_embedding_size=8, char_embedding_size=4,
-                                     char_hidden_size=4, hidden_size=8),
-                          training=dict(batch_size=8, max_steps=8, eval_interval=4),
-                          progress_bar=False, log=quiet)
-    assert result.step == 8
-    tagger = Tagger.from_pretrained(tmp_path / "tagger")
-    assert tagger.config.cell == cell
-    assert len(tagger.predict([["the", "dog", "runs"]])[0]) == 3
+    train_tiny_tagger(tmp_path, cell)
 
 
 def run_cli(args, capsys):

@@ -33,7 +33,10 @@ MODEL_OPTIONS = (
     ("--layers", "num_layers", int, "recurrent layers"),
     ("--hidden", "hidden_size", int, "hidden size"),
     ("--embedding", "embedding_size", int, "embedding size"),
-    ("--dropout", "dropout", float, "dropout on the embeddings, between layers and before the output"),
+    ("--dropout", "dropout", float, "dropout between layers and before the output (and on the "
+                                    "embeddings unless --embedding-dropout is given)"),
+    ("--embedding-dropout", "embedding_dropout", float,
+     "dropout on the character embeddings (default: --dropout; the budget rule uses 0)"),
 )
 LM_TRAINING_OPTIONS = (
     ("--bptt", "bptt", int, "characters per window"),

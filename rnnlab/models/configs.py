@@ -28,7 +28,11 @@ class CharLMConfig(ConfigDict):
     embedding_size: int = 64
     hidden_size: int = 256
     num_layers: int = 2
-    dropout: float = 0.0
+    dropout: float = 0.0              # between recurrent layers and before the output layer
+    # On the character embeddings; None: the same as `dropout` (runs saved before this field
+    # existed did so). The budget rule sets 0: dropping features of the one character a step
+    # reads hurt the char LM (BENCHMARKS.md, "Char LM: budget-aware defaults").
+    embedding_dropout: float | None = None
     tie_weights: bool = False
     residual: bool = False
     layer_norm: bool = False
@@ -37,6 +41,8 @@ class CharLMConfig(ConfigDict):
         check_cell(self.cell)
         check_positive_ints(self, "vocab_size", "embedding_size", "hidden_size", "num_layers")
         check_probabilities(self, "dropout")
+        if self.embedding_dropout is not None:
+            check_probabilities(self, "embedding_dropout")
         if self.tie_weights and self.embedding_size != self.hidden_size:
             raise RnnlabError(
                 "tied input/output weights need embedding_size == hidden_size, got "

@@ -44,6 +44,8 @@ class CharLM(Pretrained, nn.Module):
                                         dropout=config.dropout, residual=config.residual,
                                         layer_norm=config.layer_norm)
         self.dropout = nn.Dropout(config.dropout)
+        self.embedding_dropout = nn.Dropout(config.dropout if config.embedding_dropout is None
+                                            else config.embedding_dropout)
         self.head = nn.Linear(config.hidden_size, config.vocab_size)
         if config.tie_weights:
             # One (V, H) matrix both embeds characters and scores them (Press & Wolf, 2017).
@@ -51,7 +53,7 @@ class CharLM(Pretrained, nn.Module):
 
     def forward(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         """ids (B, T) int64 -> logits (B, T, V) and the final state (each (L, B, H))."""
-        x = self.dropout(self.embedding(ids))          # (B, T, E)
+        x = self.embedding_dropout(self.embedding(ids))  # (B, T, E)
         out, state = self.encoder(x, state=state)      # (B, T, H)
         return self.head(self.dropout(out)), state     # (B, T, V)
 

@@ -178,3 +178,21 @@ def test_a_short_text_gets_a_smaller_model_and_batch_not_a_crash(tmp_path):
     assert saved["train"]["batch_size"] < 64
     assert saved["model"]["hidden_size"] == LADDER[0].hidden
     assert any("does not fit" in line and "too small" in line for line in lines)
+
+
+def test_embedding_dropout_defaults_to_dropout_and_can_be_switched_off():
+    from rnnlab.models.configs import CharLMConfig
+    from rnnlab.models.lm import CharLM
+
+    old_style = CharLM(CharLMConfig(vocab_size=7, hidden_size=8, embedding_size=4, dropout=0.3))
+    assert old_style.embedding_dropout.p == old_style.dropout.p == 0.3
+    rule_style = CharLM(CharLMConfig(vocab_size=7, hidden_size=8, embedding_size=4, dropout=0.3,
+                                     embedding_dropout=0.0))
+    assert rule_style.embedding_dropout.p == 0.0 and rule_style.dropout.p == 0.3
+    # Training mode: the embeddings reach the encoder untouched, the outputs are dropped.
+    rule_style.train()
+    ids = torch.randint(0, 7, (2, 5))
+    seen = []
+    rule_style.encoder.register_forward_hook(lambda module, args, out: seen.append(args[0]))
+    rule_style(ids)
+    assert torch.equal(seen[0], rule_style.embedding(ids))
