@@ -49,6 +49,9 @@ TRIALS = [        # the longest first, so that the two workers finish close toge
      {"hidden_size": 512, "dropout": 0.25, "embedding_dropout": 0.0}, {"lr": 4e-3}),
     ("2×384, dropout 0.25 (none on embeddings), lr 5e-3", 8,
      {"hidden_size": 384, "dropout": 0.25, "embedding_dropout": 0.0}, {"lr": 5e-3}),
+    ("2×384, dropout 0.1 (none on embeddings), lr 5e-3", 2,
+     {"hidden_size": 384, "dropout": 0.1, "embedding_dropout": 0.0}, {"lr": 5e-3}),
+    ("2×256, dropout 0.1 (none on embeddings)", 2, {"dropout": 0.1, "embedding_dropout": 0.0}, {}),
 ]
 FIXED_MODEL = {"cell": "gru", "embedding_size": 64, "hidden_size": 256, "num_layers": 2}
 

@@ -147,7 +147,7 @@ def choose(budget: Budget, vocab_size: int) -> Sizing:
         reason += f", batch {batch} (a batch of {budget.batch_size} does not fit the text)"
     return Sizing(model={"cell": "gru", "embedding_size": EMBEDDING,
                          "hidden_size": chosen.hidden, "num_layers": chosen.layers,
-                         "dropout": dropout},
+                         "dropout": dropout, "embedding_dropout": 0.0},
                   train={"lr": chosen.lr, "batch_size": batch},
                   passes=round(passes, 4), reason=reason)
 
