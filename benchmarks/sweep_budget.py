@@ -52,6 +52,12 @@ TRIALS = [        # the longest first, so that the two workers finish close toge
     ("2×384, dropout 0.1 (none on embeddings), lr 5e-3", 2,
      {"hidden_size": 384, "dropout": 0.1, "embedding_dropout": 0.0}, {"lr": 5e-3}),
     ("2×256, dropout 0.1 (none on embeddings)", 2, {"dropout": 0.1, "embedding_dropout": 0.0}, {}),
+    ("2×512, dropout 0.2 (none on embeddings), lr 4e-3", 8,
+     {"hidden_size": 512, "dropout": 0.2, "embedding_dropout": 0.0}, {"lr": 4e-3}),
+    ("2×256, dropout 0 (the old default)", 2, {"dropout": 0.0}, {}),
+    ("2×384, dropout 0.25 (none on embeddings), lr 5e-3", 4,
+     {"hidden_size": 384, "dropout": 0.25, "embedding_dropout": 0.0}, {"lr": 5e-3}),
+    ("2×384, dropout 0, lr 5e-3", 2, {"hidden_size": 384, "dropout": 0.0}, {"lr": 5e-3}),
 ]
 FIXED_MODEL = {"cell": "gru", "embedding_size": 64, "hidden_size": 256, "num_layers": 2}
 
@@ -89,7 +95,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/sweep-budget.jsonl"))
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--only", type=int, nargs="*", help="indices into TRIALS")
+    parser.add_argument("--report", action="store_true",
+                        help="write the trials recorded in --out to BENCHMARKS.md and stop")
     args = parser.parse_args()
+    if args.report:
+        return report(args.out)
 
     from rnnlab.models.configs import CharLMConfig
     from rnnlab.tasks.lm_sizing import measure_speed
@@ -110,7 +120,7 @@ def main() -> None:
         model = {**FIXED_MODEL, **model}
         config = CharLMTrainConfig.from_dict(train)
         tokens_per_second = measure_speed(CharLMConfig(vocab_size=len(vocab), **model),
-                                          config.batch_size, config.bptt, train_ids, steps=20)
+                                          config.batch_size, config.bptt, train_ids, steps=60)
         steps = round(multiple * ref * tokens_per_second / (config.batch_size * config.bptt))
         print(f"{label}: {tokens_per_second:,.0f} tokens/s alone → {steps} steps for "
               f"{multiple}·REF", flush=True)
@@ -121,6 +131,38 @@ def main() -> None:
             print(json.dumps(outcome), flush=True)
             with args.out.open("a") as out:
                 out.write(json.dumps(outcome) + "\n")
+
+
+def report(records: Path) -> None:
+    """The recorded trials as BENCHMARKS.md's "charlm-budget-sweep" section, by budget."""
+    from report import markdown_table, write_section
+
+    trials = [json.loads(line) for line in records.read_text().splitlines() if line.strip()]
+    trials.sort(key=lambda t: (t["multiple"], t["val"]))
+    for t in trials:      # the first trials ran before embedding_dropout existed
+        if t["model"].get("dropout") and "embedding_dropout" not in t["model"]:
+            t["label"] += " (also on the embeddings)"
+    rows = [[f"{t['multiple']:g}·REF", t["label"], f"{t['tokens_per_second']:,.0f}",
+             f"{t['steps']:,}", f"{t['epochs']:.2f}", f"{t['val']:.4f}"] for t in trials]
+    body = "\n".join([
+        "## Char LM: the sweep behind the budget rule (`benchmarks/sweep_budget.py`)\n",
+        f"Command: `.venv/bin/python benchmarks/sweep_budget.py --ref {trials[0]['ref']:g} --only "
+        "…` (several invocations, 2026-12-01), then `--report`.  ",
+        f"Machine: {machine_description()}. REF = {trials[0]['ref']:g} s, measured earlier in "
+        "the same session by bench_parallel_scan.py. Data: tinyshakespeare, first 90% / whole "
+        "last 10%, best weights.\n",
+        "Each trial's time budget (multiple × REF) was turned into a step budget from its own "
+        "configuration's speed measured alone first (median step of a short run; the 8·REF rows "
+        "with dropout on the embeddings used 20 steps, the rest 60), then run two at a time, one "
+        "thread each, so the other trial could not change the result. Options not listed: "
+        "GRU, embedding 64, batch 64 × BPTT 32, AdamW lr 7e-3 with 30 warm-up steps and a cosine "
+        "to 10% over the steps, clip 1.0, fp32. Single runs: differences under ~0.01 are within "
+        "run-to-run noise.\n",
+        markdown_table(["budget", "configuration", "measured chars/s", "steps", "epochs",
+                        "val nats/char"], rows),
+    ])
+    write_section("charlm-budget-sweep", body)
+    print(body)
 
 
 if __name__ == "__main__":

@@ -16,9 +16,10 @@ themselves, the same for every size (the user fixed how much text is read, not t
 
 The choice (`choose`, a pure function of those numbers): the largest size of LADDER whose own
 passes reach its `min_passes`, and with at most MAX_PARAMETERS_PER_CHAR weights per training
-character; then dropout from the passes that size makes (DROPOUT_BY_PASSES). Both tables come
-from the sweep in benchmarks/sweep_budget.py (BENCHMARKS.md, "Char LM: budget-aware
-defaults"). Explicit options (--hidden, --layers, --dropout, --lr, ...) always win over the
+character; its learning rate and dropout (raised by DROPOUT_FLOOR_BY_PASSES when it reads the
+text far more often than the sweep saw). The ladder comes from the sweep in
+benchmarks/sweep_budget.py (BENCHMARKS.md, "Char LM: the sweep behind the budget rule"); the
+result of the rule, budget by budget, is in "Char LM: budget-aware defaults". Explicit options (--hidden, --layers, --dropout, --lr, ...) always win over the
 rule; what it chose, and why, is printed at start-up and written to config.json ("sizing").
 """
 
@@ -38,11 +39,12 @@ CALIBRATION_MODEL = {"cell": "gru", "embedding_size": 64, "hidden_size": 256, "n
 @dataclass(frozen=True)
 class Rung:
     """One model size of the ladder: a GRU `layers` × `hidden` (embedding 64), the learning
-    rate it trains best with, and the fewest passes over the text it needs to beat the rung
-    below it at the same budget."""
+    rate and dropout it trained best with in the sweep, and the fewest passes over the text it
+    needs to beat the rung below it at the same budget."""
     hidden: int
     layers: int
     lr: float
+    dropout: float
     min_passes: float
 
     @property
@@ -50,14 +52,27 @@ class Rung:
         return f"{self.layers}×{self.hidden}"
 
 
+# From benchmarks/sweep_budget.py on tinyshakespeare (BENCHMARKS.md, "Char LM: the sweep behind
+# the budget rule"; REF = 98 s, GRU 2×256 at ~19,000 characters/s):
+# * 2×384 lost to 2×256 at 2·REF, where it reads the text 1.9 times (1.4995 against 1.4953),
+#   and won at 4·REF, 3.5 passes (1.4754 against 1.4850): switch at 2.5 passes.
+# * 2×512 lost to 2×384 at 4·REF, 1.9 passes (1.4972 against 1.4754), and at 8·REF, 4.5
+#   passes, reached 1.4637: switch at 3 passes.
+# * Dropout (between the layers and before the output, none on the embeddings): 0 was better
+#   than 0.1 for 2×256 at 2·REF; 0.15 for 2×384 at 4·REF; 0.2 for 2×512 at 8·REF. With dropout
+#   on the character embeddings too (the CharLM's old default) every larger model did worse:
+#   2×384 and 2×512 at 8·REF 1.5143 and 1.4870.
+# * The 1×128 rung serves texts too small for the others (MAX_PARAMETERS_PER_CHAR), unmeasured.
 LADDER = (
-    Rung(hidden=128, layers=1, lr=7e-3, min_passes=0.0),
-    Rung(hidden=256, layers=2, lr=7e-3, min_passes=0.0),
-    Rung(hidden=384, layers=2, lr=5e-3, min_passes=3.0),
-    Rung(hidden=512, layers=2, lr=4e-3, min_passes=3.5),
+    Rung(hidden=128, layers=1, lr=7e-3, dropout=0.0, min_passes=0.0),
+    Rung(hidden=256, layers=2, lr=7e-3, dropout=0.0, min_passes=0.0),
+    Rung(hidden=384, layers=2, lr=5e-3, dropout=0.15, min_passes=2.5),
+    Rung(hidden=512, layers=2, lr=4e-3, dropout=0.2, min_passes=3.0),
 )
-# (fewest passes, dropout): the last row whose passes are reached applies.
-DROPOUT_BY_PASSES = ((0.0, 0.0), (3.0, 0.1), (6.0, 0.2))
+# A floor under the rung's dropout when a size reads the text many more times than the sweep
+# saw (the top rung on a long budget, a small text capped to a small size): (fewest passes,
+# dropout), the last row reached applies. A guard, not a measurement.
+DROPOUT_FLOOR_BY_PASSES = ((0.0, 0.0), (8.0, 0.25), (16.0, 0.3))
 # A guard for small corpora, not a measurement: no size with more weights than this many per
 # training character (2×512, 2.5 M weights, needs 1 M characters).
 MAX_PARAMETERS_PER_CHAR = 2.5
@@ -121,8 +136,9 @@ def passes_for(rung: Rung, budget: Budget, vocab_size: int) -> float:
     return min(candidates)
 
 
-def dropout_for(passes: float) -> float:
-    return [dropout for least, dropout in DROPOUT_BY_PASSES if passes >= least][-1]
+def dropout_for(rung: Rung, passes: float) -> float:
+    floor = [dropout for least, dropout in DROPOUT_FLOOR_BY_PASSES if passes >= least][-1]
+    return max(rung.dropout, floor)
 
 
 def choose(budget: Budget, vocab_size: int) -> Sizing:
@@ -137,7 +153,7 @@ def choose(budget: Budget, vocab_size: int) -> Sizing:
         if passes_for(rung, budget, vocab_size) >= rung.min_passes:
             chosen = rung
     passes = passes_for(chosen, budget, vocab_size)
-    dropout = dropout_for(passes)
+    dropout = dropout_for(chosen, passes)
     batch = batch_that_fits(budget.train_chars, budget.batch_size, budget.bptt)
     limited = " (the corpus is too small for a larger one)" if len(fitting) < len(LADDER) else ""
     reason = (f"{_describe_budget(budget)} → GRU {chosen.name}{limited} reads the "
@@ -177,10 +193,12 @@ def _describe_budget(budget: Budget) -> str:
 
 
 def measure_speed(model_config, batch_size: int, bptt: int, train_ids: np.ndarray,
-                  steps: int = 8, warmup: int = 2, device=None) -> float:
+                  steps: int = 20, warmup: int = 5, device=None) -> float:
     """Training characters per second of `model_config` on this machine: `warmup` + `steps`
-    real training steps (forward, backward, clipping, AdamW) on windows of the text. The
-    random state is restored afterwards, so a run's numbers do not depend on the calibration."""
+    real training steps (forward, backward, clipping, AdamW) on windows of the text, timed one
+    by one; the median step decides (the first steps of a process run slower while memory
+    and kernels are set up, and a busy moment should not pick the model). The random state
+    is restored afterwards, so a run's numbers do not depend on the calibration."""
     import torch
     from torch.nn import functional as F
 
@@ -196,11 +214,10 @@ def measure_speed(model_config, batch_size: int, bptt: int, train_ids: np.ndarra
             model = model.to(device)
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
         batcher = StreamBatcher(train_ids, batch_size, bptt)
-        state, started = None, None
+        state, seconds = None, []
         for step in range(warmup + steps):
-            if step == warmup:
-                _synchronize(device)
-                started = time.perf_counter()
+            _synchronize(device)
+            started = time.perf_counter()
             window = batcher.next_window()
             x, y = window.x, window.y
             if device is not None:
@@ -212,8 +229,10 @@ def measure_speed(model_config, batch_size: int, bptt: int, train_ids: np.ndarra
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
-        _synchronize(device)
-        return steps * batch_size * bptt / (time.perf_counter() - started)
+            _synchronize(device)
+            if step >= warmup:
+                seconds.append(time.perf_counter() - started)
+        return batch_size * bptt / float(np.median(seconds))
 
 
 def _synchronize(device) -> None:
