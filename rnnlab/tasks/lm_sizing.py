@@ -16,8 +16,9 @@ themselves, the same for every size (the user fixed how much text is read, not t
 
 The choice (`choose`, a pure function of those numbers): the largest size of LADDER whose own
 passes reach its `min_passes`, and with at most MAX_PARAMETERS_PER_CHAR weights per training
-character; its learning rate and dropout (raised by DROPOUT_FLOOR_BY_PASSES when it reads the
-text far more often than the sweep saw). The ladder comes from the sweep in
+character; its learning rate, and its dropout once it reads the text DROPOUT_FROM_PASSES times
+or more (raised by DROPOUT_FLOOR_BY_PASSES when it reads the text far more often than the
+sweep saw). The ladder comes from the sweep in
 benchmarks/sweep_budget.py (BENCHMARKS.md, "Char LM: the sweep behind the budget rule"); the
 result of the rule, budget by budget, is in "Char LM: budget-aware defaults". Explicit options (--hidden, --layers, --dropout, --lr, ...) always win over the
 rule; what it chose, and why, is printed at start-up and written to config.json ("sizing").
@@ -39,13 +40,14 @@ CALIBRATION_MODEL = {"cell": "gru", "embedding_size": 64, "hidden_size": 256, "n
 @dataclass(frozen=True)
 class Rung:
     """One model size of the ladder: a GRU `layers` × `hidden` (embedding 64), the learning
-    rate and dropout it trained best with in the sweep, and the fewest passes over the text it
-    needs to beat the rung below it at the same budget."""
+    rate it trained best with in the sweep, the fewest passes over the text it needs to beat
+    the rung below it at the same budget, and its dropout once it reads the text at least
+    DROPOUT_FROM_PASSES times (none before)."""
     hidden: int
     layers: int
     lr: float
-    dropout: float
     min_passes: float
+    dropout: float
 
     @property
     def name(self) -> str:
@@ -53,22 +55,24 @@ class Rung:
 
 
 # From benchmarks/sweep_budget.py on tinyshakespeare (BENCHMARKS.md, "Char LM: the sweep behind
-# the budget rule"; REF = 98 s, GRU 2×256 at ~19,000 characters/s):
-# * 2×384 lost to 2×256 at 2·REF, where it reads the text 1.9 times (1.4995 against 1.4953),
-#   and won at 4·REF, 3.5 passes (1.4754 against 1.4850): switch at 2.5 passes.
-# * 2×512 lost to 2×384 at 4·REF, 1.9 passes (1.4972 against 1.4754), and at 8·REF, 4.5
-#   passes, reached 1.4637: switch at 3 passes.
-# * Dropout (between the layers and before the output, none on the embeddings): 0 was better
-#   than 0.1 for 2×256 at 2·REF; 0.15 for 2×384 at 4·REF; 0.2 for 2×512 at 8·REF. With dropout
-#   on the character embeddings too (the CharLM's old default) every larger model did worse:
-#   2×384 and 2×512 at 8·REF 1.5143 and 1.4870.
+# the budget rule"; REF = 98 s, GRU 2×256 at ~19,000 characters/s). Passes below are the rule's
+# estimates (work_per_char), which put 2×384 ~10% slower than it ran:
+# * 2·REF: 2×384 without dropout 1.4811, against 2×256 1.4953 (and 2×384 with dropout 0.1,
+#   1.4995); there 2×384 reads the text ~1.7 times: switch to it at 1.5 passes.
+# * 4·REF: 2×384 with dropout 0.15 1.4754 (0.25: 1.4950), ~3.4 passes; 2×512 at ~2 passes
+#   1.4972; 2×256 (the old default) 1.4850.
+# * 8·REF: 2×512 with dropout 0.2, ~3.9 passes, 1.4637: switch to it at 3 passes.
+# * Dropout only between the layers and before the output: with dropout on the character
+#   embeddings too (the CharLM's old default) 2×384 and 2×512 at 8·REF reached only 1.5143 and
+#   1.4870. Below ~3 passes no dropout was best (2×256 and 2×384 at 2·REF).
 # * The 1×128 rung serves texts too small for the others (MAX_PARAMETERS_PER_CHAR), unmeasured.
 LADDER = (
-    Rung(hidden=128, layers=1, lr=7e-3, dropout=0.0, min_passes=0.0),
-    Rung(hidden=256, layers=2, lr=7e-3, dropout=0.0, min_passes=0.0),
-    Rung(hidden=384, layers=2, lr=5e-3, dropout=0.15, min_passes=2.5),
-    Rung(hidden=512, layers=2, lr=4e-3, dropout=0.2, min_passes=3.0),
+    Rung(hidden=128, layers=1, lr=7e-3, min_passes=0.0, dropout=0.0),
+    Rung(hidden=256, layers=2, lr=7e-3, min_passes=0.0, dropout=0.0),
+    Rung(hidden=384, layers=2, lr=5e-3, min_passes=1.5, dropout=0.15),
+    Rung(hidden=512, layers=2, lr=4e-3, min_passes=3.0, dropout=0.2),
 )
+DROPOUT_FROM_PASSES = 3.0
 # A floor under the rung's dropout when a size reads the text many more times than the sweep
 # saw (the top rung on a long budget, a small text capped to a small size): (fewest passes,
 # dropout), the last row reached applies. A guard, not a measurement.
@@ -138,7 +142,7 @@ def passes_for(rung: Rung, budget: Budget, vocab_size: int) -> float:
 
 def dropout_for(rung: Rung, passes: float) -> float:
     floor = [dropout for least, dropout in DROPOUT_FLOOR_BY_PASSES if passes >= least][-1]
-    return max(rung.dropout, floor)
+    return max(rung.dropout if passes >= DROPOUT_FROM_PASSES else 0.0, floor)
 
 
 def choose(budget: Budget, vocab_size: int) -> Sizing:
