@@ -58,7 +58,9 @@ def register(subparsers) -> None:
     p.add_argument("--engine", choices=("torch", "numpy"), default="torch",
                    help="torch: the fast PyTorch model; numpy: the reference engine (teaching; "
                         "small models) (default: torch)")
-    model = p.add_argument_group("model")
+    model = p.add_argument_group(
+        "model", "Not given, --layers, --hidden, --dropout, --embedding-dropout (and --lr,\n"
+        "--batch-size) are chosen for the budget; the defaults shown are --no-auto-size's.")
     add_options(model, MODEL_OPTIONS, CharLMConfig)
     model.add_argument("--tie-weights", action="store_true",
                        help="share the embedding and output matrices (needs --embedding == --hidden)")
