@@ -65,11 +65,28 @@ def main() -> None:
     table = markdown_table(["setup", "steps", "val nats/char", "train tokens/s", "vs 1 process"],
                            rows)
     print(table)
+    reading = reading_of(results)
+    print(reading)
     if not args.no_write:
         write_section("ddp", "\n".join([
             f"## Distributed data parallel: 2 processes vs 1 (same global batch {args.batch_size} "
             f"× BPTT {args.bptt}, default char LM, tinyshakespeare)", "",
-            f"Command: `{command_line()}`  ", f"Machine: {machine_description()}", "", table]))
+            f"Command: `{command_line()}`  ", f"Machine: {machine_description()}", "", table, "", reading]))
+
+
+def reading_of(results: list) -> str:
+    """Two sentences on the table: do the losses agree, and what did the second process buy."""
+    losses = {f"{loss:.4f}" for _, loss, _, _ in results}
+    same = ("The validation losses are identical, as they must be: the same windows and DDP's "
+            "averaged gradient give the same weights." if len(losses) == 1 else
+            f"The validation losses differ ({', '.join(sorted(losses))}): look into it, DDP with "
+            "the same global batch should give the same weights.")
+    one_thread, two_processes = results[1][2], results[2][2]
+    return (f"{same} Two single-threaded processes run {two_processes / one_thread:.2f}× one "
+            f"single-threaded process; against one process using both cores through intra-op "
+            f"threads they run {two_processes / results[0][2]:.2f}×, the gradient all-reduce "
+            "(gloo) of every step being the difference. DDP is for more machines or GPUs; on "
+            "one CPU box, threads already use the cores.")
 
 
 if __name__ == "__main__":
