@@ -24,6 +24,8 @@ from pathlib import Path
 
 import torch
 
+from rnnlab.train.precision import resolve_precision
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import (SHARED_DATA, command_line, machine_description, markdown_table,  # noqa: E402
                     write_section)
@@ -57,7 +59,8 @@ def train_with_budget(seconds: float, data: str | None, folder: Path) -> dict:
             "chosen": f"GRU {model['num_layers']}×{model['hidden_size']}, dropout "
                       f"{model['dropout']:g}, lr {config['train']['lr']:g}, batch "
                       f"{config['train']['batch_size']} × BPTT {config['train']['bptt']}",
-            "speed": config["sizing"]["measured_tokens_per_second"]}
+            "speed": config["sizing"]["measured_tokens_per_second"],
+            "speeds": config["sizing"].get("measured_by_size", {})}
 
 
 def main() -> None:
@@ -69,6 +72,8 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     started = time.time()
+    precision = resolve_precision("auto", torch.device("cpu"))   # what the runs will use
+    print(f"precision: {precision}", flush=True)
     if args.ref is None:
         ref, gpt_loss = measure_ref()
         ref_text = (f"REF = **{ref:.0f} s**: nanoGPT's CPU recipe (`benchmarks/baseline_gpt.py`, "
@@ -88,27 +93,32 @@ def main() -> None:
             rows[name].append(outcome)
     sections = ["## Char LM: budget-aware defaults (`benchmarks/bench_budget.py`)\n",
                 f"Command: `{command_line()}`  \nMachine: {machine_description()}  \n"
-                f"Date: {time.strftime('%Y-%m-%d')}; {time.time() - started:.0f} s wall\n",
+                f"Date: {time.strftime('%Y-%m-%d')}; {time.time() - started:.0f} s wall; training "
+                f"precision {precision} (`--precision auto`, the default)\n",
                 ref_text + " Each run: `train_char_lm` with nothing but `max_time` (= "
                 "`rnnlab train --max-time S`), so the budget rule chooses the model; training "
-                "seconds exclude evaluation and the ~3-s speed measurement. Validation: the "
-                "best weights over the whole last 10% (nats/char).\n"]
+                "seconds exclude evaluation and the start-up speed measurement (3-10 s). Validation: the "
+                "best weights over the whole last 10% (nats/char). The speeds are the rule's start-up "
+                "measurements, at the run's precision, of the sizes it considered.\n"]
     for name, outcomes in rows.items():
         if not outcomes:
             continue
         sections.append(f"### {name}\n")
         sections.append(markdown_table(
-            ["budget", "seconds", "chosen by the rule", "measured chars/s (GRU 2×256)", "steps",
-             "epochs", "val nats/char"],
-            [[f"{o['multiple']:g}·REF", f"{o['seconds']:.0f}", o["chosen"], f"{o['speed']:,.0f}",
+            ["budget", "seconds", "chosen by the rule", "measured chars/s (GRU size: speed)",
+             "steps", "epochs", "val nats/char"],
+            [[f"{o['multiple']:g}·REF", f"{o['seconds']:.0f}", o["chosen"],
+              ", ".join(f"{size}: {speed:,.0f}" for size, speed in o["speeds"].items()),
               f"{o['steps']:,}", f"{o['epochs']:.1f}", f"**{o['val']:.4f}**"]
              for o in outcomes]) + "\n")
         losses = [o["val"] for o in outcomes]
         improving = all(a > b for a, b in zip(losses, losses[1:]))
         sections.append(f"Validation loss strictly improves with the budget: "
                         f"**{'yes' if improving else 'no'}**.\n")
+    # fp32 and bf16 machines are reported apart (the issue asks for both where they exist).
+    section = "charlm-budget-bf16" if precision == "bf16" else "charlm-budget"
     write = (lambda body: print(body)) if args.no_write else \
-        (lambda body: write_section("charlm-budget", body))
+        (lambda body: write_section(section, body))
     write("\n".join(sections))
 
 

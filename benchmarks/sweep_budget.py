@@ -58,6 +58,47 @@ TRIALS = [        # the longest first, so that the two workers finish close toge
     ("2×384, dropout 0.25 (none on embeddings), lr 5e-3", 4,
      {"hidden_size": 384, "dropout": 0.25, "embedding_dropout": 0.0}, {"lr": 5e-3}),
     ("2×384, dropout 0, lr 5e-3", 2, {"hidden_size": 384, "dropout": 0.0}, {"lr": 5e-3}),
+    # Third round, on an AVX-512 BF16 machine (bf16 autocast; indices 14-19): does the rule's
+    # top choice hold there, and would an LSTM, longer windows or a wider GRU do better?
+    ("GRU 2×512, dropout 0.2, lr 4e-3", 4,
+     {"hidden_size": 512, "dropout": 0.2, "embedding_dropout": 0.0}, {"lr": 4e-3}),
+    ("LSTM 2×512, dropout 0.2, lr 4e-3", 4,
+     {"cell": "lstm", "hidden_size": 512, "dropout": 0.2, "embedding_dropout": 0.0},
+     {"lr": 4e-3}),
+    ("GRU 2×512, dropout 0.2, lr 4e-3, BPTT 64", 4,
+     {"hidden_size": 512, "dropout": 0.2, "embedding_dropout": 0.0}, {"lr": 4e-3, "bptt": 64}),
+    ("GRU 2×768, dropout 0.3, lr 3e-3", 4,
+     {"hidden_size": 768, "dropout": 0.3, "embedding_dropout": 0.0}, {"lr": 3e-3}),
+    ("GRU 2×384, dropout 0, lr 5e-3", 1, {"hidden_size": 384, "dropout": 0.0}, {"lr": 5e-3}),
+    ("LSTM 2×384, dropout 0, lr 5e-3", 1, {"cell": "lstm", "hidden_size": 384, "dropout": 0.0},
+     {"lr": 5e-3}),
+    # Fourth round, bf16: an LSTM ladder (indices 20-26), longest first.
+    ("LSTM 2×768, dropout 0.3, lr 3e-3", 8,
+     {"cell": "lstm", "hidden_size": 768, "dropout": 0.3, "embedding_dropout": 0.0},
+     {"lr": 3e-3}),
+    ("LSTM 2×512, dropout 0.3, lr 4e-3", 8,
+     {"cell": "lstm", "hidden_size": 512, "dropout": 0.3, "embedding_dropout": 0.0},
+     {"lr": 4e-3}),
+    ("LSTM 2×768, dropout 0.3, lr 3e-3", 4,
+     {"cell": "lstm", "hidden_size": 768, "dropout": 0.3, "embedding_dropout": 0.0},
+     {"lr": 3e-3}),
+    ("LSTM 2×512, dropout 0.3, lr 4e-3", 4,
+     {"cell": "lstm", "hidden_size": 512, "dropout": 0.3, "embedding_dropout": 0.0},
+     {"lr": 4e-3}),
+    ("LSTM 2×512, dropout 0.1, lr 4e-3", 2,
+     {"cell": "lstm", "hidden_size": 512, "dropout": 0.1, "embedding_dropout": 0.0},
+     {"lr": 4e-3}),
+    ("LSTM 2×512, dropout 0, lr 4e-3", 1, {"cell": "lstm", "hidden_size": 512, "dropout": 0.0},
+     {"lr": 4e-3}),
+    ("LSTM 2×256, dropout 0, lr 7e-3", 1, {"cell": "lstm", "dropout": 0.0}, {}),
+    # Fifth round, bf16 (indices 27-29): where 2×384 takes over from the fast LSTM 2×256.
+    ("LSTM 2×384, dropout 0.2, lr 5e-3", 4,
+     {"cell": "lstm", "hidden_size": 384, "dropout": 0.2, "embedding_dropout": 0.0},
+     {"lr": 5e-3}),
+    ("LSTM 2×256, dropout 0, lr 7e-3", 2, {"cell": "lstm", "dropout": 0.0}, {}),
+    ("LSTM 2×384, dropout 0.15, lr 5e-3", 2,
+     {"cell": "lstm", "hidden_size": 384, "dropout": 0.15, "embedding_dropout": 0.0},
+     {"lr": 5e-3}),
 ]
 FIXED_MODEL = {"cell": "gru", "embedding_size": 64, "hidden_size": 256, "num_layers": 2}
 
@@ -97,13 +138,16 @@ def main() -> None:
     parser.add_argument("--only", type=int, nargs="*", help="indices into TRIALS")
     parser.add_argument("--report", action="store_true",
                         help="write the trials recorded in --out to BENCHMARKS.md and stop")
+    parser.add_argument("--section", default="charlm-budget-sweep",
+                        help="the BENCHMARKS.md section --report writes (one per machine kind)")
     args = parser.parse_args()
     if args.report:
-        return report(args.out)
+        return report(args.out, args.section)
 
     from rnnlab.models.configs import CharLMConfig
     from rnnlab.tasks.lm_sizing import measure_speed
     from rnnlab.train.config import CharLMTrainConfig
+    from rnnlab.train.precision import resolve_precision
 
     vocab, train_ids, val_ids = load_ids()
     ref = args.ref
@@ -119,13 +163,16 @@ def main() -> None:
             continue
         model = {**FIXED_MODEL, **model}
         config = CharLMTrainConfig.from_dict(train)
+        precision = resolve_precision(config.precision, torch.device("cpu"))
         tokens_per_second = measure_speed(CharLMConfig(vocab_size=len(vocab), **model),
-                                          config.batch_size, config.bptt, train_ids, steps=60)
+                                          config.batch_size, config.bptt, train_ids, steps=60,
+                                          precision=precision)
         steps = round(multiple * ref * tokens_per_second / (config.batch_size * config.bptt))
         print(f"{label}: {tokens_per_second:,.0f} tokens/s alone → {steps} steps for "
               f"{multiple}·REF", flush=True)
         jobs.append({"label": label, "multiple": multiple, "ref": ref, "model": model,
-                     "train": train, "tokens_per_second": tokens_per_second, "steps": steps})
+                     "train": train, "tokens_per_second": tokens_per_second, "steps": steps,
+                     "precision": precision, "machine": machine_description()})
     with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
         for outcome in pool.imap_unordered(run_trial, jobs):
             print(json.dumps(outcome), flush=True)
@@ -133,8 +180,9 @@ def main() -> None:
                 out.write(json.dumps(outcome) + "\n")
 
 
-def report(records: Path) -> None:
-    """The recorded trials as BENCHMARKS.md's "charlm-budget-sweep" section, by budget."""
+def report(records: Path, section: str) -> None:
+    """The recorded trials as a BENCHMARKS.md section, by budget. The first (fp32) records
+    predate the precision and machine fields; their text says what held for them."""
     from report import markdown_table, write_section
 
     trials = [json.loads(line) for line in records.read_text().splitlines() if line.strip()]
@@ -144,24 +192,32 @@ def report(records: Path) -> None:
             t["label"] += " (also on the embeddings)"
     rows = [[f"{t['multiple']:g}·REF", t["label"], f"{t['tokens_per_second']:,.0f}",
              f"{t['steps']:,}", f"{t['epochs']:.2f}", f"{t['val']:.4f}"] for t in trials]
+    ref = trials[0]["ref"]
+    if "precision" in trials[0]:
+        machine, precision = trials[0]["machine"], trials[0]["precision"]
+        origin = "measured by this sweep's first invocation (nanoGPT's CPU recipe)"
+        steps_note = "median step of 60"
+    else:
+        machine, precision = machine_description(), "fp32"
+        origin = "measured earlier in the same session by bench_parallel_scan.py"
+        steps_note = ("median step of a short run; the 8·REF rows with dropout on the "
+                      "embeddings used 20 steps, the rest 60")
     body = "\n".join([
-        "## Char LM: the sweep behind the budget rule (`benchmarks/sweep_budget.py`)\n",
-        f"Command: `.venv/bin/python benchmarks/sweep_budget.py --ref {trials[0]['ref']:g} --only "
-        "…` (several invocations, 2026-12-01), then `--report`.  ",
-        f"Machine: {machine_description()}. REF = {trials[0]['ref']:g} s, measured earlier in "
-        "the same session by bench_parallel_scan.py. Data: tinyshakespeare, first 90% / whole "
-        "last 10%, best weights.\n",
+        f"## Char LM: the sweep behind the budget rule, {precision} (`benchmarks/sweep_budget.py`)\n",
+        f"Command: `.venv/bin/python benchmarks/sweep_budget.py --ref {ref:.1f} --only … --out "
+        f"{records}` (several invocations, 2026-12-01), then `--report --section {section}`.  ",
+        f"Machine: {machine}. REF = {ref:.1f} s, {origin}. Data: tinyshakespeare, first 90% / "
+        "whole last 10%, best weights.\n",
         "Each trial's time budget (multiple × REF) was turned into a step budget from its own "
-        "configuration's speed measured alone first (median step of a short run; the 8·REF rows "
-        "with dropout on the embeddings used 20 steps, the rest 60), then run two at a time, one "
-        "thread each, so the other trial could not change the result. Options not listed: "
+        f"configuration's speed measured alone first ({steps_note}), then run two at a time, "
+        "one thread each, so the other trial could not change the result. Options not listed: "
         "GRU, embedding 64, batch 64 × BPTT 32, AdamW lr 7e-3 with 30 warm-up steps and a cosine "
-        "to 10% over the steps, clip 1.0, fp32. Single runs: differences under ~0.01 are within "
-        "run-to-run noise.\n",
+        f"to 10% over the steps, clip 1.0, {precision}. Single runs: differences under ~0.01 "
+        "are within run-to-run noise.\n",
         markdown_table(["budget", "configuration", "measured chars/s", "steps", "epochs",
                         "val nats/char"], rows),
     ])
-    write_section("charlm-budget-sweep", body)
+    write_section(section, body)
     print(body)
 
 

@@ -35,7 +35,7 @@ from rnnlab.errors import RnnlabError
 from rnnlab.models.lm import CharLM, CharLMConfig, detach_state
 from rnnlab.train.config import CharLMTrainConfig
 from rnnlab.train.distributed import Distributed
-from rnnlab.train.precision import autocast
+from rnnlab.train.precision import autocast, resolve_precision
 from rnnlab.train.run import check_unchanged, launch, open_run, resolve_device
 from rnnlab.train.trainer import Task, TrainResult
 
@@ -277,16 +277,25 @@ def size_for_budget(train_ids: np.ndarray, vocab_size: int, config: CharLMTrainC
     speed = None
     batch = train.get("batch_size") or lm_sizing.batch_that_fits(
         len(train_ids), config.batch_size, config.bptt)          # the batch the run will use
-    if config.max_time is not None:      # measured at that batch
-        if len(train_ids) < batch * config.bptt + 1:
-            return None        # too short for one batch: _check_corpus_length says so
-        reference = CharLMConfig(vocab_size=vocab_size, **lm_sizing.CALIBRATION_MODEL)
-        speed = lm_sizing.measure_speed(reference, batch, config.bptt, train_ids,
-                                        device=resolve_device(device))
+    run_device = resolve_device(device)
+    precision = resolve_precision(config.precision, run_device)     # picks the ladder
     budget = lm_sizing.Budget(train_chars=len(train_ids), batch_size=config.batch_size,
                               bptt=config.bptt, max_time=config.max_time,
                               max_steps=config.max_steps, max_epochs=config.max_epochs,
-                              tokens_per_second=speed)
+                              precision=precision if precision in lm_sizing.LADDERS else "fp32")
+    if config.max_time is not None:      # measured at that batch and the run's precision
+        if len(train_ids) < batch * config.bptt + 1:
+            return None        # too short for one batch: _check_corpus_length says so
+
+        def measure(rung: lm_sizing.Rung) -> float:
+            sized = CharLMConfig(vocab_size=vocab_size, cell=rung.cell,
+                                 embedding_size=lm_sizing.EMBEDDING, hidden_size=rung.hidden,
+                                 num_layers=rung.layers)
+            return lm_sizing.measure_speed(sized, batch, config.bptt, train_ids,
+                                           device=run_device, precision=precision)
+
+        budget = lm_sizing.calibrate(budget, vocab_size, measure)
+        speed = budget.tokens_per_second
     choice = lm_sizing.choose(budget, vocab_size)
     explicit = sorted(set(model) | set(train))
     overridden = sorted((set(choice.model) & set(model)) | (set(choice.train) & set(train)))
@@ -295,6 +304,7 @@ def size_for_budget(train_ids: np.ndarray, vocab_size: int, config: CharLMTrainC
         + " (--no-auto-size: the fixed defaults)")
     return {"model": {**choice.model, **model}, "train": {**choice.train, **train},
             "sizing": {**choice.to_dict(), "measured_tokens_per_second": speed,
+                       "measured_by_size": dict(budget.measured),
                        "explicit": explicit}}
 
 

@@ -7,42 +7,46 @@ budget. With a time budget each candidate size has its own passes,
 
     passes(size) = seconds × tokens_per_second(size) / training characters,
 
-where the calibration model's speed (CALIBRATION_MODEL, GRU 2×256, at the run's batch × BPTT)
-is measured at start-up (`measure_speed`: a few real training steps, about 3 s, not counted in
-the budget) and scaled to the other sizes by their matrix work per character
-(`work_per_char`: the recurrent and output weights, each used once per character). A step
-budget gives passes = steps × batch × BPTT / characters, and an epoch budget the passes
-themselves, the same for every size (the user fixed how much text is read, not the time).
+where each candidate's speed is measured at start-up (`calibrate`, `measure_speed`: a few
+real training steps at the run's batch × BPTT and precision, 2-5 s per size, not counted in the
+budget), from the ladder's calibration rung (CALIBRATION_RUNG) up while a size could still
+qualify. A size not measured is estimated from the calibration rung's speed scaled by matrix
+work per character (`work_per_char`: the recurrent and output weights, each used once per
+character) — right within ~10% in fp32, but not under bf16 autocast, which speeds the larger
+sizes up more than the small ones (on an AVX-512 BF16 CPU, GRU 2×512 ran 1.6× its fp32 speed,
+2×256 1.1×), so sizes are measured wherever the choice depends on them. A step budget gives
+passes = steps × batch × BPTT / characters, and an epoch budget the passes themselves, the
+same for every size (the user fixed how much text is read, not the time).
 
-The choice (`choose`, a pure function of those numbers): the largest size of LADDER whose own
-passes reach its `min_passes`, and with at most MAX_PARAMETERS_PER_CHAR weights per training
+The choice (`choose`, a pure function of those numbers and the run's precision): the ladder of
+the precision (LADDERS: a GRU ladder swept on an fp32 machine, an LSTM ladder swept on a bf16
+one — there oneDNN's bf16 LSTM runs far faster than the GRU), then its largest size whose own
+passes reach its `min_passes`, with at most MAX_PARAMETERS_PER_CHAR weights per training
 character; its learning rate, and its dropout once it reads the text DROPOUT_FROM_PASSES times
 or more (raised by DROPOUT_FLOOR_BY_PASSES when it reads the text far more often than the
-sweep saw). The ladder comes from the sweep in
-benchmarks/sweep_budget.py (BENCHMARKS.md, "Char LM: the sweep behind the budget rule"); the
-result of the rule, budget by budget, is in "Char LM: budget-aware defaults". Explicit options (--hidden, --layers, --dropout, --lr, ...) always win over the
-rule; what it chose, and why, is printed at start-up and written to config.json ("sizing").
+sweep saw). The ladders come from the sweeps in benchmarks/sweep_budget.py (BENCHMARKS.md,
+"Char LM: the sweep behind the budget rule", one section per kind of machine); the result of
+the rule, budget by budget, is in "Char LM: budget-aware defaults". Explicit options (--cell,
+--hidden, --layers, --dropout, --lr, ...) always win over the rule, field by field; what it
+chose, and why, is printed at start-up and written to config.json ("sizing").
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
 from rnnlab.errors import RnnlabError
 
-# The model whose speed is measured, and the size used when the rule is off.
-CALIBRATION_MODEL = {"cell": "gru", "embedding_size": 64, "hidden_size": 256, "num_layers": 2}
-
-
 @dataclass(frozen=True)
 class Rung:
-    """One model size of the ladder: a GRU `layers` × `hidden` (embedding 64), the learning
+    """One model size of a ladder: a `cell` `layers` × `hidden` (embedding 64), the learning
     rate it trained best with in the sweep, the fewest passes over the text it needs to beat
     the rung below it at the same budget, and its dropout once it reads the text at least
     DROPOUT_FROM_PASSES times (none before)."""
+    cell: str
     hidden: int
     layers: int
     lr: float
@@ -51,12 +55,13 @@ class Rung:
 
     @property
     def name(self) -> str:
-        return f"{self.layers}×{self.hidden}"
+        return f"{self.cell.upper()} {self.layers}×{self.hidden}"
 
 
-# From benchmarks/sweep_budget.py on tinyshakespeare (BENCHMARKS.md, "Char LM: the sweep behind
-# the budget rule"; REF = 98 s, GRU 2×256 at ~19,000 characters/s). Passes below are the rule's
-# estimates (work_per_char), which put 2×384 ~10% slower than it ran:
+# fp32 (AVX2 and other CPUs without bf16), from benchmarks/sweep_budget.py on tinyshakespeare
+# (BENCHMARKS.md, "Char LM: the sweep behind the budget rule", AMD EPYC; REF = 98 s, GRU 2×256
+# at ~19,000 characters/s). Passes below are the rule's estimates (work_per_char), which put
+# 2×384 ~10% slower than it ran:
 # * 2·REF: 2×384 without dropout 1.4811, against 2×256 1.4953 (and 2×384 with dropout 0.1,
 #   1.4995); there 2×384 reads the text ~1.7 times: switch to it at 1.5 passes.
 # * 4·REF: 2×384 with dropout 0.15 1.4754 (0.25: 1.4950), ~3.4 passes; 2×512 at ~2 passes
@@ -66,21 +71,46 @@ class Rung:
 #   embeddings too (the CharLM's old default) 2×384 and 2×512 at 8·REF reached only 1.5143 and
 #   1.4870. Below ~3 passes no dropout was best (2×256 and 2×384 at 2·REF).
 # * The 1×128 rung serves texts too small for the others (MAX_PARAMETERS_PER_CHAR), unmeasured.
-LADDER = (
-    Rung(hidden=128, layers=1, lr=7e-3, min_passes=0.0, dropout=0.0),
-    Rung(hidden=256, layers=2, lr=7e-3, min_passes=0.0, dropout=0.0),
-    Rung(hidden=384, layers=2, lr=5e-3, min_passes=1.5, dropout=0.15),
-    Rung(hidden=512, layers=2, lr=4e-3, min_passes=3.0, dropout=0.2),
+FP32_LADDER = (
+    Rung("gru", hidden=128, layers=1, lr=7e-3, min_passes=0.0, dropout=0.0),
+    Rung("gru", hidden=256, layers=2, lr=7e-3, min_passes=0.0, dropout=0.0),
+    Rung("gru", hidden=384, layers=2, lr=5e-3, min_passes=1.5, dropout=0.15),
+    Rung("gru", hidden=512, layers=2, lr=4e-3, min_passes=3.0, dropout=0.2),
 )
+# bf16 autocast (AVX-512 BF16 / AMX CPUs; GPUs with bf16), from the same sweep on an Intel Xeon
+# with AMX (BENCHMARKS.md, "Char LM: the sweep behind the budget rule, bf16"; REF = 78.6 s).
+# There oneDNN's bf16 LSTM ran 1.4-3× the GRU of the same width (2×384: 28,700 against 16,600
+# characters/s; 2×256: 43,000-63,000), and at equal time the LSTM won at every budget tried
+# (REF: 2×384 1.5171 against the GRU's 1.5251; 4·REF: 2×512 1.4526 against 1.4637), so the
+# ladder is an LSTM one. Passes are the sweep's (measured speeds):
+# * REF: 2×256 (4.9 passes) 1.4999; 2×384 (2.2) 1.5171; 2×512 (1.4) 1.5558, all without dropout.
+# * 2·REF: 2×384 with dropout 0.15 (3.1 passes) 1.4931; 2×512 with 0.1 (2.3) 1.5014; 2×256
+#   without (6.7) 1.5034, no better than at REF: switch to 2×384 at 3 passes.
+# * 4·REF: 2×512 with dropout 0.2 (5.0 passes) 1.4526 (0.3: 1.4756); 2×768 with 0.3 (2.1)
+#   1.4719: switch to 2×512 at 4 passes.
+# * 8·REF: 2×768 with dropout 0.3 (4.4 passes) 1.4316; 2×512 with 0.3 (8.6) 1.4597: switch to
+#   2×768 at 3.5 passes (between the 2.1 where it lost and the 4.4 where it won).
+BF16_LADDER = (
+    Rung("lstm", hidden=128, layers=1, lr=7e-3, min_passes=0.0, dropout=0.0),
+    Rung("lstm", hidden=256, layers=2, lr=7e-3, min_passes=0.0, dropout=0.0),
+    Rung("lstm", hidden=384, layers=2, lr=5e-3, min_passes=3.0, dropout=0.15),
+    Rung("lstm", hidden=512, layers=2, lr=4e-3, min_passes=4.0, dropout=0.2),
+    Rung("lstm", hidden=768, layers=2, lr=3e-3, min_passes=3.5, dropout=0.3),
+)
+LADDERS = {"fp32": FP32_LADDER, "bf16": BF16_LADDER}
+# The ladder's rung whose speed is measured first (rung 0 only serves tiny texts).
+CALIBRATION_RUNG = 1
 DROPOUT_FROM_PASSES = 3.0
 # A floor under the rung's dropout when a size reads the text many more times than the sweep
 # saw (the top rung on a long budget, a small text capped to a small size): (fewest passes,
 # dropout), the last row reached applies. A guard, not a measurement.
 DROPOUT_FLOOR_BY_PASSES = ((0.0, 0.0), (8.0, 0.25), (16.0, 0.3))
-# A guard for small corpora, not a measurement: no size with more weights than this many per
-# training character (2×512, 2.5 M weights, needs 1 M characters).
-MAX_PARAMETERS_PER_CHAR = 2.5
+# A guard for small corpora: no size with more weights than this many per training character.
+# The most the sweeps saw do best: LSTM 2×768 (7.3 M weights, dropout 0.3) on tinyshakespeare's
+# 1.0 M training characters at 8·REF on the bf16 machine; beyond that, unmeasured.
+MAX_PARAMETERS_PER_CHAR = 7.5
 EMBEDDING = 64
+GATES = {"gru": 3, "lstm": 4}
 
 
 @dataclass(frozen=True)
@@ -92,7 +122,11 @@ class Budget:
     max_time: float | None = None          # seconds
     max_steps: int | None = None
     max_epochs: float | None = None
-    tokens_per_second: float | None = None  # of CALIBRATION_MODEL at batch_that_fits(...)
+    tokens_per_second: float | None = None  # of the calibration rung at batch_that_fits(...)
+    precision: str = "fp32"                # the run's: it picks the ladder (LADDERS)
+    # Sizes measured on this machine, as ((rung name, tokens/s), ...); they replace the
+    # estimate scaled from tokens_per_second.
+    measured: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -107,16 +141,24 @@ class Sizing:
         return asdict(self)
 
 
-def gru_weights(vocab_size: int, hidden: int, layers: int, embedding: int = EMBEDDING) -> int:
-    """Weights used once per character: the GRU layers and the output layer (not the
-    embedding, a lookup)."""
-    recurrent = sum(3 * hidden * ((embedding if layer == 0 else hidden) + hidden + 2)
-                    for layer in range(layers))
+def ladder_for(budget: "Budget") -> tuple[Rung, ...]:
+    if budget.precision not in LADDERS:
+        raise ValueError(f"no ladder for precision {budget.precision!r}")
+    return LADDERS[budget.precision]
+
+
+def rung_weights(vocab_size: int, rung: Rung, embedding: int = EMBEDDING) -> int:
+    """Weights used once per character: the recurrent layers (G gate blocks of
+    H × (input + H) and two biases, as nn.GRU / nn.LSTM hold them) and the output layer (not
+    the embedding, a lookup)."""
+    gates, hidden = GATES[rung.cell], rung.hidden
+    recurrent = sum(gates * hidden * ((embedding if layer == 0 else hidden) + hidden + 2)
+                    for layer in range(rung.layers))
     return recurrent + vocab_size * (hidden + 1)
 
 
 def work_per_char(vocab_size: int, rung: Rung) -> int:
-    return gru_weights(vocab_size, rung.hidden, rung.layers)
+    return rung_weights(vocab_size, rung)
 
 
 def passes_for(rung: Rung, budget: Budget, vocab_size: int) -> float:
@@ -131,13 +173,41 @@ def passes_for(rung: Rung, budget: Budget, vocab_size: int) -> float:
     if budget.max_time is not None:
         if budget.tokens_per_second is None:
             raise ValueError("a time budget needs the measured tokens_per_second")
-        reference = gru_weights(vocab_size, CALIBRATION_MODEL["hidden_size"],
-                                CALIBRATION_MODEL["num_layers"])
-        speed = budget.tokens_per_second * reference / work_per_char(vocab_size, rung)
-        candidates.append(budget.max_time * speed / budget.train_chars)
+        candidates.append(budget.max_time * speed_of(rung, budget, vocab_size)
+                          / budget.train_chars)
     if not candidates:
         raise ValueError("no budget given")
     return min(candidates)
+
+
+def speed_of(rung: Rung, budget: Budget, vocab_size: int) -> float:
+    """Training characters per second of `rung`: measured, or else the calibration model's
+    speed scaled by work per character."""
+    measured = dict(budget.measured)
+    if rung.name in measured:
+        return measured[rung.name]
+    reference = ladder_for(budget)[CALIBRATION_RUNG]
+    return (budget.tokens_per_second * work_per_char(vocab_size, reference)
+            / work_per_char(vocab_size, rung))
+
+
+def calibrate(budget: Budget, vocab_size: int, measure) -> Budget:
+    """`budget` with the speeds the time-budget choice needs: `measure(rung)` → tokens/s,
+    called for the calibration rung, then for each larger rung that fits the corpus and could
+    still qualify. A rung runs no faster than the last one measured below it, so a rung that
+    misses its min_passes even at that speed is skipped unmeasured (and `choose` leaves it
+    out); the ladder's minimum passes need not grow with size."""
+    ladder = ladder_for(budget)
+    speed = measure(ladder[CALIBRATION_RUNG])
+    measured = [(ladder[CALIBRATION_RUNG].name, speed)]
+    for rung in ladder[CALIBRATION_RUNG + 1:]:
+        if rung_weights(vocab_size, rung) > MAX_PARAMETERS_PER_CHAR * budget.train_chars:
+            break                      # larger rungs do not fit either
+        if budget.max_time * speed / budget.train_chars < rung.min_passes:
+            continue                   # cannot qualify, even at the speed bound
+        speed = measure(rung)
+        measured.append((rung.name, speed))
+    return replace(budget, tokens_per_second=measured[0][1], measured=tuple(measured))
 
 
 def dropout_for(rung: Rung, passes: float) -> float:
@@ -147,25 +217,30 @@ def dropout_for(rung: Rung, passes: float) -> float:
 
 def choose(budget: Budget, vocab_size: int) -> Sizing:
     """The configuration for this budget, corpus and speed (pure: same numbers, same choice)."""
-    fitting = [rung for rung in LADDER
-               if gru_weights(vocab_size, rung.hidden, rung.layers)
-               <= MAX_PARAMETERS_PER_CHAR * budget.train_chars]
+    ladder = ladder_for(budget)
+    fitting = [rung for rung in ladder
+               if rung_weights(vocab_size, rung) <= MAX_PARAMETERS_PER_CHAR * budget.train_chars]
     if not fitting:
-        fitting = [LADDER[0]]
-    chosen = fitting[0]
-    for rung in fitting[1:]:
+        fitting = [ladder[0]]
+    # After `calibrate`, a rung above the calibration rung that was not measured could not
+    # qualify; without measurements (tests, step and epoch budgets) every rung is considered.
+    measured = dict(budget.measured)
+    considered = [rung for rung in fitting if not measured or rung.name in measured
+                  or ladder.index(rung) <= CALIBRATION_RUNG]
+    chosen = considered[0]
+    for rung in considered[1:]:
         if passes_for(rung, budget, vocab_size) >= rung.min_passes:
             chosen = rung
     passes = passes_for(chosen, budget, vocab_size)
     dropout = dropout_for(chosen, passes)
     batch = batch_that_fits(budget.train_chars, budget.batch_size, budget.bptt)
-    limited = " (the corpus is too small for a larger one)" if len(fitting) < len(LADDER) else ""
-    reason = (f"{_describe_budget(budget)} → GRU {chosen.name}{limited} reads the "
+    limited = " (the corpus is too small for a larger one)" if len(fitting) < len(ladder) else ""
+    reason = (f"{_describe_budget(budget)} → {chosen.name}{limited} reads the "
               f"{budget.train_chars:,} training characters {passes:.1f} times: dropout "
               f"{dropout:g}, lr {chosen.lr:g}")
     if batch != budget.batch_size:
         reason += f", batch {batch} (a batch of {budget.batch_size} does not fit the text)"
-    return Sizing(model={"cell": "gru", "embedding_size": EMBEDDING,
+    return Sizing(model={"cell": chosen.cell, "embedding_size": EMBEDDING,
                          "hidden_size": chosen.hidden, "num_layers": chosen.layers,
                          "dropout": dropout, "embedding_dropout": 0.0},
                   train={"lr": chosen.lr, "batch_size": batch},
@@ -183,8 +258,10 @@ def batch_that_fits(train_chars: int, batch_size: int, bptt: int) -> int:
 def _describe_budget(budget: Budget) -> str:
     parts = []
     if budget.max_time is not None:
-        parts.append(f"{budget.max_time:g} s at {budget.tokens_per_second:,.0f} characters/s "
-                     f"(GRU 2×256, measured)")
+        speeds = ", ".join(f"{name} {speed:,.0f}" for name, speed in budget.measured) or \
+            f"{ladder_for(budget)[CALIBRATION_RUNG].name} {budget.tokens_per_second:,.0f}"
+        parts.append(f"{budget.max_time:g} s at measured characters/s ({budget.precision}): "
+                     f"{speeds}")
     if budget.max_steps is not None:
         parts.append(f"{budget.max_steps:,} steps")
     if budget.max_epochs is not None:
@@ -197,10 +274,10 @@ def _describe_budget(budget: Budget) -> str:
 
 
 def measure_speed(model_config, batch_size: int, bptt: int, train_ids: np.ndarray,
-                  steps: int = 20, warmup: int = 5, device=None) -> float:
+                  steps: int = 20, warmup: int = 5, device=None, precision: str = "fp32") -> float:
     """Training characters per second of `model_config` on this machine: `warmup` + `steps`
-    real training steps (forward, backward, clipping, AdamW) on windows of the text, timed one
-    by one; the median step decides (the first steps of a process run slower while memory
+    real training steps (forward and loss under the run's `precision`, backward, clipping,
+    AdamW) on windows of the text, timed one by one; the median step decides (the first steps of a process run slower while memory
     and kernels are set up, and a busy moment should not pick the model). The random state
     is restored afterwards, so a run's numbers do not depend on the calibration."""
     import torch
@@ -208,6 +285,7 @@ def measure_speed(model_config, batch_size: int, bptt: int, train_ids: np.ndarra
 
     from rnnlab.data.streams import StreamBatcher
     from rnnlab.models.lm import CharLM, detach_state
+    from rnnlab.train.precision import autocast
 
     if len(train_ids) < batch_size * bptt + 1:
         raise RnnlabError(f"cannot measure the speed: {len(train_ids):,} characters are fewer "
@@ -226,9 +304,10 @@ def measure_speed(model_config, batch_size: int, bptt: int, train_ids: np.ndarra
             x, y = window.x, window.y
             if device is not None:
                 x, y = x.to(device), y.to(device)
-            logits, state = model(x, None if window.reset_state else state)
+            with autocast(precision, torch.device(device or "cpu")):
+                logits, state = model(x, None if window.reset_state else state)
+                loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
             state = detach_state(state)
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -1,6 +1,7 @@
 """The char LM's budget rule (rnnlab.tasks.lm_sizing) and its use by train_char_lm."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,8 @@ import torch
 from rnnlab.cli import main
 from rnnlab.tasks import lm_sizing
 from rnnlab.tasks.lm import train_char_lm
-from rnnlab.tasks.lm_sizing import LADDER, Budget, choose, gru_weights, passes_for
+from rnnlab.tasks.lm_sizing import FP32_LADDER as LADDER
+from rnnlab.tasks.lm_sizing import Budget, Rung, choose, passes_for, rung_weights
 from rnnlab.train.checkpoint import load_weights
 
 VOCAB = 65
@@ -25,6 +27,10 @@ def time_budget(seconds, chars=SHAKESPEARE_TRAIN, speed=20_000.0):
                   tokens_per_second=speed)
 
 
+def weights(cell="gru", hidden=256, layers=2):
+    return rung_weights(VOCAB, Rung(cell, hidden, layers, lr=0.0, min_passes=0.0, dropout=0.0))
+
+
 def test_the_choice_is_a_pure_function_of_budget_corpus_and_speed():
     a = choose(time_budget(300.0), VOCAB)
     b = choose(time_budget(300.0), VOCAB)
@@ -32,15 +38,53 @@ def test_the_choice_is_a_pure_function_of_budget_corpus_and_speed():
     assert choose(time_budget(300.0, speed=20_001.0), VOCAB).passes != a.passes
 
 
-def test_more_time_never_gives_a_smaller_model_or_less_dropout():
-    chosen = [choose(time_budget(seconds), VOCAB) for seconds in (10, 60, 120, 300, 600, 1200, 5000)]
-    sizes = [gru_weights(VOCAB, c.model["hidden_size"], c.model["num_layers"]) for c in chosen]
+@pytest.mark.parametrize("precision", sorted(lm_sizing.LADDERS))
+def test_more_time_never_gives_a_smaller_model_or_less_dropout(precision):
+    ladder = lm_sizing.LADDERS[precision]
+    chosen = [choose(replace(time_budget(seconds), precision=precision), VOCAB)
+              for seconds in (10, 60, 120, 300, 600, 1200, 5000, 20000)]
+    sizes = [weights(c.model["cell"], c.model["hidden_size"], c.model["num_layers"])
+             for c in chosen]
     assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
     # The ladder's top rung at a large budget, the calibration size at a short one.
     assert (chosen[-1].model["hidden_size"], chosen[-1].model["num_layers"]) == \
-        (LADDER[-1].hidden, LADDER[-1].layers)
-    assert chosen[0].model["hidden_size"] == lm_sizing.CALIBRATION_MODEL["hidden_size"]
+        (ladder[-1].hidden, ladder[-1].layers)
+    assert chosen[0].model["hidden_size"] == ladder[lm_sizing.CALIBRATION_RUNG].hidden
     assert chosen[-1].model["dropout"] > chosen[0].model["dropout"] == 0.0
+    assert {c.model["cell"] for c in chosen} == {ladder[0].cell}
+
+
+def test_the_precision_picks_the_ladder():
+    fp32 = choose(time_budget(300.0), VOCAB)
+    bf16 = choose(replace(time_budget(300.0), precision="bf16"), VOCAB)
+    assert fp32.model["cell"] == "gru" and bf16.model["cell"] == "lstm"
+    assert "(bf16)" in bf16.reason and "LSTM" in bf16.reason
+    with pytest.raises(ValueError, match="no ladder"):
+        choose(replace(time_budget(300.0), precision="fp16"), VOCAB)
+
+
+def test_calibration_skips_a_rung_that_cannot_qualify_and_choose_leaves_it_out():
+    calls = []
+    speeds = {256: 5_000_000.0, 384: 3_700_000.0, 512: 2_000_000.0, 768: 1_000_000.0}
+
+    def measure(rung):
+        calls.append(rung.hidden)
+        return speeds[rung.hidden]
+
+    # 1 s, 1 M characters, bf16 ladder: 2×384 reads the text 3.7 times, so 2×512 (min 4.0)
+    # cannot qualify even at that speed and is skipped; 2×768 (min 3.5) could, so it is
+    # measured — 1 pass, not enough: 2×384 is chosen.
+    budget = Budget(train_chars=1_000_000, batch_size=64, bptt=32, max_time=1.0,
+                    precision="bf16")
+    calibrated = lm_sizing.calibrate(budget, VOCAB, measure)
+    assert calls == [256, 384, 768]
+    chosen = choose(calibrated, VOCAB)
+    assert (chosen.model["cell"], chosen.model["hidden_size"]) == ("lstm", 384)
+    # An unmeasured rung stays out even where the estimate scaled from 2×256's speed would
+    # let it qualify.
+    faster = replace(calibrated, tokens_per_second=20_000_000.0)
+    assert passes_for(lm_sizing.BF16_LADDER[3], faster, VOCAB) >= 4.0
+    assert choose(faster, VOCAB).model["hidden_size"] == 384
 
 
 def test_passes_by_hand():
@@ -49,7 +93,7 @@ def test_passes_by_hand():
     assert passes_for(rung, budget, VOCAB) == pytest.approx(100 * 25_000 / 1_000_000)
     # A larger rung runs slower by its weights per character.
     big = LADDER[-1]
-    ratio = gru_weights(VOCAB, 256, 2) / gru_weights(VOCAB, big.hidden, big.layers)
+    ratio = weights(hidden=256) / weights(hidden=big.hidden, layers=big.layers)
     assert passes_for(big, budget, VOCAB) == pytest.approx(2.5 * ratio)
     steps = Budget(train_chars=1_000, batch_size=4, bptt=10, max_steps=50)
     assert passes_for(big, steps, VOCAB) == pytest.approx(50 * 4 * 10 / 1_000)
@@ -196,3 +240,68 @@ def test_embedding_dropout_defaults_to_dropout_and_can_be_switched_off():
     rule_style.encoder.register_forward_hook(lambda module, args, out: seen.append(args[0]))
     rule_style(ids)
     assert torch.equal(seen[0], rule_style.embedding(ids))
+
+
+def test_calibration_measures_up_the_ladder_while_a_size_could_qualify():
+    calls = []
+
+    def measure(rung):
+        calls.append((rung.layers, rung.hidden))
+        return {256: 20_000.0, 384: 15_000.0, 512: 12_000.0}[rung.hidden]
+
+    # 100 s: 2×256 at 20,000 chars/s reads 1 M characters 2 times, enough to measure 2×384
+    # (min 1.5 passes); 2×384's own 1.5 passes miss 2×512's 3.0, so 2×512 is not measured.
+    short = lm_sizing.calibrate(time_budget(100.0, chars=1_000_000, speed=None), VOCAB, measure)
+    assert calls == [(2, 256), (2, 384)]
+    assert short.tokens_per_second == 20_000.0
+    assert dict(short.measured) == {"GRU 2×256": 20_000.0, "GRU 2×384": 15_000.0}
+    calls.clear()
+    long = lm_sizing.calibrate(time_budget(400.0, chars=1_000_000, speed=None), VOCAB, measure)
+    assert calls == [(2, 256), (2, 384), (2, 512)]
+    # The measured speed decides, not the estimate scaled by weights: at 400 s the estimate
+    # puts 2×512 at 20,000 × w(2×256)/w(2×512) ≈ 5,300 chars/s, 2.1 passes (not enough);
+    # measured at 12,000 it reads the text 4.8 times and is chosen.
+    estimate = passes_for(LADDER[-1], time_budget(400.0, chars=1_000_000), VOCAB)
+    assert estimate < LADDER[-1].min_passes
+    assert passes_for(LADDER[-1], long, VOCAB) == pytest.approx(400 * 12_000 / 1_000_000)
+    chosen = choose(long, VOCAB)
+    assert (chosen.model["num_layers"], chosen.model["hidden_size"]) == (2, 512)
+    assert "GRU 2×512 12,000" in chosen.reason
+
+
+def test_the_speed_is_measured_at_the_runs_precision(tmp_path, corpus, monkeypatch):
+    precisions = []
+
+    def fake_speed(config, batch_size, bptt, train_ids, **options):
+        precisions.append(options["precision"])
+        return 50_000.0
+
+    monkeypatch.setattr(lm_sizing, "measure_speed", fake_speed)
+    train_char_lm(data=str(corpus), out=tmp_path / "run",
+                  train={**SMALL_TRAIN, "max_time": 0.5}, progress_bar=False, log=quiet)
+    assert precisions and set(precisions) == {"fp32"}
+
+
+def test_measure_speed_runs_under_bf16_autocast(corpus):
+    from rnnlab.data.vocab import CharVocab
+    from rnnlab.models.configs import CharLMConfig
+
+    text = corpus.read_text()
+    vocab = CharVocab.from_text(text)
+    seen = []
+    original = torch.autocast
+
+    class Recording(original):
+        def __init__(self, device_type, dtype=None, **options):
+            seen.append(dtype)
+            super().__init__(device_type, dtype=dtype, **options)
+
+    try:
+        torch.autocast = Recording
+        speed = lm_sizing.measure_speed(CharLMConfig(vocab_size=len(vocab), hidden_size=16,
+                                                     embedding_size=8, num_layers=1),
+                                        8, 16, vocab.encode(text), steps=2, warmup=1,
+                                        precision="bf16")
+    finally:
+        torch.autocast = original
+    assert speed > 0 and seen == [torch.bfloat16] * 3
