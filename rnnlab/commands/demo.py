@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 
 DESCRIPTION = """\
-Train a character-level GRU language model on the built-in default corpus (Shakespeare's
-plays) for a few minutes, with the `rnnlab train` defaults (the model sized for the budget by
-the same rule), report its validation loss (nats/char, bits/char, perplexity), and print a
-sample. The run directory can then be used with `rnnlab sample`, `rnnlab eval` and
+Train a character-level language model on the built-in default corpus (Shakespeare's plays)
+for a few minutes, with the `rnnlab train` defaults (the model sized for the budget by the same
+rule: a GRU in fp32, an LSTM with bf16), report its validation loss (nats/char, bits/char,
+perplexity), and print a sample. The run directory can then be used with `rnnlab sample`, `rnnlab eval` and
 `rnnlab train --resume`.
 """
 

@@ -16,11 +16,12 @@ vocab.json, model.safetensors (last), best.safetensors (best validation loss), t
 metrics.jsonl and loss.png. Validation loss is reported over the whole held-out split in
 nats/char, bits/char and perplexity. Ctrl-C saves and exits; --resume RUN continues exactly.
 
-Model size from the budget: options not given (--hidden, --layers, --dropout, --lr,
+Model size from the budget: options not given (--cell, --hidden, --layers, --dropout, --lr,
 --batch-size) are chosen from the training budget, the size of the text and this machine's
-speed (measured in a few steps at start-up), so more time or more text gives a larger, better
-regularised model; the choice and the reason are printed and written to config.json. Explicit
-options win; --no-auto-size keeps the fixed defaults.
+speed (measured in a few steps at start-up, at the run's precision), so more time or more text
+gives a larger, better regularised model: a GRU in fp32, an LSTM with bf16, where it runs
+faster. The choice and the reason are printed and written to config.json. Explicit options
+win; --no-auto-size keeps the fixed defaults.
 
 --engine numpy trains the NumPy reference engine instead (teaching; small models): its own
 defaults are a tanh RNN 1×100, embedding 100, batch 32, BPTT 25, constant Adagrad lr 0.1, clip
@@ -59,8 +60,8 @@ def register(subparsers) -> None:
                    help="torch: the fast PyTorch model; numpy: the reference engine (teaching; "
                         "small models) (default: torch)")
     model = p.add_argument_group(
-        "model", "Not given, --layers, --hidden, --dropout, --embedding-dropout (and --lr,\n"
-        "--batch-size) are chosen for the budget; the defaults shown are --no-auto-size's.")
+        "model", "Not given, --cell, --layers, --hidden, --dropout, --embedding-dropout (and\n"
+        "--lr, --batch-size) are chosen for the budget; the defaults shown are --no-auto-size's.")
     add_options(model, MODEL_OPTIONS, CharLMConfig)
     model.add_argument("--tie-weights", action="store_true",
                        help="share the embedding and output matrices (needs --embedding == --hidden)")

@@ -110,7 +110,6 @@ DROPOUT_FLOOR_BY_PASSES = ((0.0, 0.0), (8.0, 0.25), (16.0, 0.3))
 # 1.0 M training characters at 8·REF on the bf16 machine; beyond that, unmeasured.
 MAX_PARAMETERS_PER_CHAR = 7.5
 EMBEDDING = 64
-GATES = {"gru": 3, "lstm": 4}
 
 
 @dataclass(frozen=True)
@@ -124,6 +123,7 @@ class Budget:
     max_epochs: float | None = None
     tokens_per_second: float | None = None  # of the calibration rung at batch_that_fits(...)
     precision: str = "fp32"                # the run's: it picks the ladder (LADDERS)
+    cell: str | None = None                # a cell the user fixed (--cell), else None
     # Sizes measured on this machine, as ((rung name, tokens/s), ...); they replace the
     # estimate scaled from tokens_per_second.
     measured: tuple[tuple[str, float], ...] = ()
@@ -142,19 +142,28 @@ class Sizing:
 
 
 def ladder_for(budget: "Budget") -> tuple[Rung, ...]:
+    """The precision's ladder; with a cell fixed by the user, the ladder swept with that cell
+    (GRU: the fp32 one, LSTM: the bf16 one), else the precision's ladder in that cell (its
+    speeds are measured in that cell; its pass thresholds are the GRU's or LSTM's, untested
+    for other cells)."""
     if budget.precision not in LADDERS:
         raise ValueError(f"no ladder for precision {budget.precision!r}")
-    return LADDERS[budget.precision]
+    if budget.cell is None:
+        return LADDERS[budget.precision]
+    for ladder in (LADDERS[budget.precision], *LADDERS.values()):
+        if ladder[0].cell == budget.cell:
+            return ladder
+    return tuple(replace(rung, cell=budget.cell) for rung in LADDERS[budget.precision])
 
 
 def rung_weights(vocab_size: int, rung: Rung, embedding: int = EMBEDDING) -> int:
-    """Weights used once per character: the recurrent layers (G gate blocks of
-    H × (input + H) and two biases, as nn.GRU / nn.LSTM hold them) and the output layer (not
-    the embedding, a lookup)."""
-    gates, hidden = GATES[rung.cell], rung.hidden
-    recurrent = sum(gates * hidden * ((embedding if layer == 0 else hidden) + hidden + 2)
-                    for layer in range(rung.layers))
-    return recurrent + vocab_size * (hidden + 1)
+    """Weights used once per character: the recurrent layers (exact, from the cell registry's
+    parameter formula, as `rnnlab params` counts them) and the output layer (not the
+    embedding, a lookup)."""
+    from rnnlab.diagnostics.params import recurrent_parameters
+
+    return (recurrent_parameters(rung.cell, embedding, rung.hidden, rung.layers)
+            + vocab_size * (rung.hidden + 1))
 
 
 def work_per_char(vocab_size: int, rung: Rung) -> int:

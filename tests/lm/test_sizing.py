@@ -305,3 +305,31 @@ def test_measure_speed_runs_under_bf16_autocast(corpus):
     finally:
         torch.autocast = original
     assert speed > 0 and seen == [torch.bfloat16] * 3
+
+
+def test_an_explicit_cell_picks_the_ladder_swept_with_it():
+    bf16_gru = replace(time_budget(300.0), precision="bf16", cell="gru")
+    assert lm_sizing.ladder_for(bf16_gru) == lm_sizing.FP32_LADDER
+    fp32_lstm = replace(time_budget(300.0), cell="lstm")
+    assert lm_sizing.ladder_for(fp32_lstm) == lm_sizing.BF16_LADDER
+    # A cell no sweep used: the precision's ladder in that cell, weights by its own formula.
+    mingru = lm_sizing.ladder_for(replace(time_budget(300.0), cell="mingru"))
+    assert [(r.cell, r.hidden, r.min_passes) for r in mingru] == \
+        [("mingru", r.hidden, r.min_passes) for r in lm_sizing.FP32_LADDER]
+    assert rung_weights(VOCAB, mingru[1]) == (2 * 256 * (64 + 1) + 2 * 256 * (256 + 1)
+                                              + VOCAB * 257)
+    assert choose(replace(time_budget(300.0), cell="mingru"), VOCAB).model["cell"] == "mingru"
+
+
+def test_an_explicit_cell_is_measured_and_kept(tmp_path, corpus, monkeypatch):
+    cells = []
+
+    def fake_speed(config, batch_size, bptt, train_ids, **options):
+        cells.append(config.cell)
+        return 50_000.0
+
+    monkeypatch.setattr(lm_sizing, "measure_speed", fake_speed)
+    train_char_lm(data=str(corpus), out=tmp_path / "run", model={"cell": "lstm"},
+                  train={**SMALL_TRAIN, "max_time": 0.5}, progress_bar=False, log=quiet)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cells and set(cells) == {"lstm"} and saved["model"]["cell"] == "lstm"
