@@ -282,7 +282,7 @@ def size_for_budget(train_ids: np.ndarray, vocab_size: int, config: CharLMTrainC
     budget = lm_sizing.Budget(train_chars=len(train_ids), batch_size=config.batch_size,
                               bptt=config.bptt, max_time=config.max_time,
                               max_steps=config.max_steps, max_epochs=config.max_epochs,
-                              precision=precision if precision in lm_sizing.LADDERS else "fp32",
+                              precision=precision,
                               cell=model.get("cell"))
     if config.max_time is not None:      # measured at that batch and the run's precision
         if len(train_ids) < batch * config.bptt + 1:
