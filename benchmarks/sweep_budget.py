@@ -99,6 +99,15 @@ TRIALS = [        # the longest first, so that the two workers finish close toge
     ("LSTM 2×384, dropout 0.15, lr 5e-3", 2,
      {"cell": "lstm", "hidden_size": 384, "dropout": 0.15, "embedding_dropout": 0.0},
      {"lr": 5e-3}),
+    # Sixth round, bf16 (indices 30-32): longer windows for the LSTM.
+    ("LSTM 2×384, dropout 0.15, lr 5e-3, BPTT 128", 2,
+     {"cell": "lstm", "hidden_size": 384, "dropout": 0.15, "embedding_dropout": 0.0},
+     {"lr": 5e-3, "bptt": 128}),
+    ("LSTM 2×384, dropout 0, lr 2e-3, batch 32 × BPTT 128", 2,
+     {"cell": "lstm", "hidden_size": 384, "dropout": 0.0}, {"lr": 2e-3, "batch_size": 32,
+                                                            "bptt": 128}),
+    ("LSTM 2×256, dropout 0, lr 7e-3, BPTT 128", 1, {"cell": "lstm", "dropout": 0.0},
+     {"bptt": 128}),
 ]
 FIXED_MODEL = {"cell": "gru", "embedding_size": 64, "hidden_size": 256, "num_layers": 2}
 

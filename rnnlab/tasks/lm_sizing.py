@@ -90,6 +90,8 @@ FP32_LADDER = (
 #   1.4719: switch to 2×512 at 4 passes.
 # * 8·REF: 2×768 with dropout 0.3 (4.4 passes) 1.4316; 2×512 with 0.3 (8.6) 1.4597: switch to
 #   2×768 at 3.5 passes (between the 2.1 where it lost and the 4.4 where it won).
+# * Windows stay at BPTT 32: BPTT 128 lost clearly at REF (2×256: 1.5900) and 2·REF (2×384 with
+#   dropout 0.15: 1.5439; batch 32 × 128, lr 2e-3, no dropout: 1.5705) — a quarter of the updates.
 BF16_LADDER = (
     Rung("lstm", hidden=128, layers=1, lr=7e-3, min_passes=0.0, dropout=0.0),
     Rung("lstm", hidden=256, layers=2, lr=7e-3, min_passes=0.0, dropout=0.0),
