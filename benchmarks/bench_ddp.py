@@ -71,7 +71,8 @@ def main() -> None:
         write_section("ddp", "\n".join([
             f"## Distributed data parallel: 2 processes vs 1 (same global batch {args.batch_size} "
             f"× BPTT {args.bptt}, default char LM, tinyshakespeare)", "",
-            f"Command: `{command_line()}`  ", f"Machine: {machine_description()}", "", table, "", reading]))
+            f"Command: `{command_line()}`  ", f"Machine: {machine_description()}", "", table,
+            "", reading]))
 
 
 def reading_of(results: list) -> str:

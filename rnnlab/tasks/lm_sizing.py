@@ -11,7 +11,7 @@ where each candidate's speed is measured at start-up (`calibrate`, `measure_spee
 real training steps at the run's batch × BPTT and precision, 2-5 s per size, not counted in the
 budget), from the ladder's calibration rung (CALIBRATION_RUNG) up while a size could still
 qualify. A size not measured is estimated from the calibration rung's speed scaled by matrix
-work per character (`work_per_char`: the recurrent and output weights, each used once per
+work per character (`rung_weights`: the recurrent and output weights, each used once per
 character) — right within ~10% in fp32, but not under bf16 autocast, which speeds the larger
 sizes up more than the small ones (on an AVX-512 BF16 CPU, GRU 2×512 ran 1.6× its fp32 speed,
 2×256 1.1×), so sizes are measured wherever the choice depends on them. A step budget gives
@@ -60,7 +60,7 @@ class Rung:
 
 # fp32 (AVX2 and other CPUs without bf16), from benchmarks/sweep_budget.py on tinyshakespeare
 # (BENCHMARKS.md, "Char LM: the sweep behind the budget rule", AMD EPYC; REF = 98 s, GRU 2×256
-# at ~19,000 characters/s). Passes below are the rule's estimates (work_per_char), which put
+# at ~19,000 characters/s). Passes below are the rule's estimates (rung_weights), which put
 # 2×384 ~10% slower than it ran:
 # * 2·REF: 2×384 without dropout 1.4811, against 2×256 1.4953 (and 2×384 with dropout 0.1,
 #   1.4995); there 2×384 reads the text ~1.7 times: switch to it at 1.5 passes.
@@ -168,10 +168,6 @@ def rung_weights(vocab_size: int, rung: Rung, embedding: int = EMBEDDING) -> int
             + vocab_size * (rung.hidden + 1))
 
 
-def work_per_char(vocab_size: int, rung: Rung) -> int:
-    return rung_weights(vocab_size, rung)
-
-
 def passes_for(rung: Rung, budget: Budget, vocab_size: int) -> float:
     """How many times `rung` reads the training text within the budget (the least of the
     budgets given)."""
@@ -198,8 +194,8 @@ def speed_of(rung: Rung, budget: Budget, vocab_size: int) -> float:
     if rung.name in measured:
         return measured[rung.name]
     reference = ladder_for(budget)[CALIBRATION_RUNG]
-    return (budget.tokens_per_second * work_per_char(vocab_size, reference)
-            / work_per_char(vocab_size, rung))
+    return (budget.tokens_per_second * rung_weights(vocab_size, reference)
+            / rung_weights(vocab_size, rung))
 
 
 def calibrate(budget: Budget, vocab_size: int, measure) -> Budget:
@@ -288,9 +284,10 @@ def measure_speed(model_config, batch_size: int, bptt: int, train_ids: np.ndarra
                   steps: int = 20, warmup: int = 5, device=None, precision: str = "fp32") -> float:
     """Training characters per second of `model_config` on this machine: `warmup` + `steps`
     real training steps (forward and loss under the run's `precision`, backward, clipping,
-    AdamW) on windows of the text, timed one by one; the median step decides (the first steps of a process run slower while memory
-    and kernels are set up, and a busy moment should not pick the model). The random state
-    is restored afterwards, so a run's numbers do not depend on the calibration."""
+    AdamW) on windows of the text, timed one by one; the median step decides (the first steps
+    of a process run slower while memory and kernels are set up, and a busy moment should not
+    pick the model). The random state is restored afterwards, so a run's numbers do not depend
+    on the calibration."""
     import torch
     from torch.nn import functional as F
 
