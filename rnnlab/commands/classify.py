@@ -15,6 +15,8 @@ from rnnlab.errors import RnnlabError
 from rnnlab.models.configs import ClassifierConfig
 from rnnlab.train.config import ClassifierTrainConfig
 
+SELECTION_OPTION = (("--select-metric", "select_metric", str,
+                     "the dev score that picks best.safetensors: accuracy or macro_f1"),)
 FORMAT_HELP = ("tsv (label<TAB>text, or a header with label and text columns), csv (the same "
                "with commas), jsonl ({\"text\": ..., \"label\": ...} per line), sst (label, "
                "space, text), sst-trees (the Stanford Sentiment Treebank's labelled trees, "
@@ -111,7 +113,7 @@ def _register_train(actions) -> None:
                             f"(default: {VocabOptions.min_freq})")
     vocab.add_argument("--max-vocab", type=int, help="keep at most this many tokens")
     vocab.add_argument("--no-lowercase", action="store_true", help="keep the case of the text")
-    add_training_options(p, ClassifierTrainConfig)
+    add_training_options(p, ClassifierTrainConfig, SELECTION_OPTION)
     p.set_defaults(func=run_train)
 
 
@@ -158,7 +160,7 @@ def run_train(args) -> int:
             model={**given_options(args, MODEL_OPTIONS), **flags},
             vocab_options=dict(level=args.level, min_freq=args.min_freq,
                                max_size=args.max_vocab, lowercase=not args.no_lowercase),
-            train_options=training_options(args), **common)
+            train_options=training_options(args, SELECTION_OPTION), **common)
     return print_training_result(result, lambda scores: "dev (last weights): " + ", ".join(
         f"{key} {value:.4f}" for key, value in scores.items()))
 

@@ -279,7 +279,7 @@ def _check_training_labels(labels: list[str], examples: list[Example], where: st
 
 
 def build_task(model: RNNClassifier, train: EncodedData, dev: EncodedData,
-               config: TrainConfig) -> PaddedTask:
+               config: ClassifierTrainConfig) -> PaddedTask:
     """The classification task in the form rnnlab.train trains."""
     sampler = BucketBatchSampler(train.lengths, config.batch_size, shuffle=True, seed=config.seed)
     num_classes = model.config.num_classes
@@ -290,7 +290,7 @@ def build_task(model: RNNClassifier, train: EncodedData, dev: EncodedData,
         return {key: value for key, value in scores.items() if key != "confusion"}
 
     return PaddedTask(model, sampler, lambda indices: collate(train, indices),
-                      classification_loss, evaluate, metric="accuracy")
+                      classification_loss, evaluate, metric=config.select_metric)
 
 
 def train_classifier(*, train: str | None = None, dev: str | None = None,

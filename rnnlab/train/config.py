@@ -127,8 +127,18 @@ class ClassifierTrainConfig(TrainConfig):
     """Classification defaults from SST-2 trials (BENCHMARKS.md): lr 4e-3 learned faster than
     2e-3 per step, and a BiGRU peaks after 2-3 epochs, so 3 epochs when no budget is given."""
     lr: float = 4e-3
+    # The dev score that picks best.safetensors: accuracy, or macro_f1 where every class
+    # should count alike (names by language: Russian is half the data).
+    select_metric: str = "accuracy"
 
     DEFAULT_BUDGET: ClassVar[dict] = {"max_epochs": 3}
+    SELECT_METRICS: ClassVar[tuple] = ("accuracy", "macro_f1")
+
+    def __post_init__(self) -> None:
+        if self.select_metric not in self.SELECT_METRICS:
+            raise RnnlabError(f"select metric must be one of {', '.join(self.SELECT_METRICS)}, "
+                              f"got {self.select_metric!r}")
+        super().__post_init__()
 
 
 @dataclass

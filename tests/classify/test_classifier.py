@@ -21,7 +21,7 @@ from rnnlab.models.configs import POOLINGS
 from rnnlab.tasks.classify import build_task, encode_examples, train_classifier
 from rnnlab.tasks.padded import PaddedTask
 from rnnlab.tasks.scores import confusion_matrix, format_confusion, scores_from_confusion
-from rnnlab.train.config import TrainConfig
+from rnnlab.train.config import ClassifierTrainConfig, TrainConfig
 from rnnlab.train.runstate import seed_everything
 from rnnlab.train.trainer import Trainer, TrainingDiverged
 
@@ -55,7 +55,7 @@ def in_memory_trainer(run_dir, model_options, train_options, train_count=2000, d
     vocab = WordVocab.build(e.text for e in train)
     train_data = encode_examples(train, vocab, LABELS)
     dev_data = encode_examples(dev, vocab, LABELS)
-    config = TrainConfig(**train_options)
+    config = ClassifierTrainConfig(**train_options)
     seed_everything(config.seed)
     model = RNNClassifier(ClassifierConfig(vocab_size=len(vocab), labels=LABELS, **model_options))
     model.vocab = vocab
