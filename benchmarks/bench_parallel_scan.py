@@ -78,9 +78,11 @@ class TrainStep:
     """One char-LM training step as the trainer runs it (fp32): stream windows, carried detached
     state, cross-entropy, AdamW, clipping at 1.0."""
 
-    def __init__(self, cell: str, vocab_size: int, train: np.ndarray, bptt: int, scan=None):
+    def __init__(self, cell: str, vocab_size: int, train: np.ndarray, bptt: int, scan=None,
+                 device: str = "cpu"):
         torch.manual_seed(0)
-        self.model = CharLM(CharLMConfig(vocab_size=vocab_size, cell=cell, **SIZE))
+        self.device = torch.device(device)
+        self.model = CharLM(CharLMConfig(vocab_size=vocab_size, cell=cell, **SIZE)).to(device)
         if scan is not None:
             set_scan(self.model, scan)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=1e-3)
@@ -92,14 +94,27 @@ class TrainStep:
         window = self.batcher.next_window()
         if window.reset_state:
             self.state = None
-        logits, state = self.model(window.x, self.state)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), window.y.reshape(-1))
+        x, y = window.x.to(self.device), window.y.to(self.device)
+        logits, state = self.model(x, self.state)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
         self.optimizer.step()
         self.state = detach_state(state)
         return window.y.numel()
+
+
+def device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        return f"the GPU ({torch.cuda.get_device_name(torch.device(device))})"
+    return "the CPU"
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for a GPU's queued work, so that a timing covers it (nothing to wait for on a CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def interleaved_throughput(steps: dict[str, TrainStep], rounds: int) -> dict[str, float]:
@@ -109,9 +124,11 @@ def interleaved_throughput(steps: dict[str, TrainStep], rounds: int) -> dict[str
     rates: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(rounds):
         for name, step in steps.items():
+            synchronize(step.device)
             tokens, t0 = 0, time.perf_counter()
             while tokens < TOKENS_PER_ROUND:
                 tokens += step()
+            synchronize(step.device)
             rates[name].append(tokens / (time.perf_counter() - t0))
     return {name: statistics.median(values) for name, values in rates.items()}
 
@@ -167,10 +184,10 @@ def scan_accuracy(vocab, train, length: int = 2048) -> list[list]:
 
 
 # -- (b) throughput ----------------------------------------------------------------------------
-def throughput(vocab, train, lengths, rounds) -> tuple[list[list], dict]:
+def throughput(vocab, train, lengths, rounds, device: str = "cpu") -> tuple[list[list], dict]:
     rows, ratios = [], {}
     for bptt in lengths:
-        steps = {cell: TrainStep(cell, len(vocab), train, bptt) for cell in CELLS}
+        steps = {cell: TrainStep(cell, len(vocab), train, bptt, device=device) for cell in CELLS}
         rates = interleaved_throughput(steps, rounds)
         ratios[bptt] = {cell: rates[cell] / rates["gru"] for cell in CELLS}
         print(f"BPTT {bptt}: " + ", ".join(f"{c} {rates[c]:,.0f} tok/s ({ratios[bptt][c]:.2f}×)"
@@ -204,6 +221,9 @@ def sweep(budget: float, workdir: Path, val_ids) -> tuple[list[list], tuple]:
     return rows, SWEEP[losses.index(min(losses))]
 
 
+SECTION = "parallel-scan"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -212,15 +232,24 @@ def main() -> None:
     parser.add_argument("--skip-scan", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--device", default="cpu",
+                        help="where (b) runs: cpu, or cuda on a GPU machine (benchmarks/gpu_check.sh)")
+    parser.add_argument("--section", default=SECTION,
+                        help="the BENCHMARKS.md section to write (another name keeps the "
+                             "default section, e.g. one record per kind of machine)")
     args = parser.parse_args()
     if not CORPUS.exists():
         sys.exit(f"benchmark data not found: {CORPUS}")
     vocab, train, val = load_splits()
     started = time.perf_counter()
-    sections = ["## Parallel-scan cells: minGRU and minLSTM against nn.GRU and nn.LSTM\n",
+    title = "Parallel-scan cells: minGRU and minLSTM against nn.GRU and nn.LSTM"
+    if args.section != SECTION:
+        title += f" ({args.section})"
+    sections = [f"## {title}\n",
                 f"Command: `{command_line()}`  \nMachine: {machine_description()}  \n"
                 f"Date: {time.strftime('%Y-%m-%d')}\n",
-                "The char LM's training step (fp32, AdamW, clipping, carried state) with "
+                "The char LM's training step (fp32, AdamW, clipping, carried state) on "
+                f"{device_name(args.device)}, with "
                 f"embedding {SIZE['embedding_size']}, {SIZE['num_layers']} layers × "
                 f"{SIZE['hidden_size']} of each cell, batch {BATCH}; tokens/s are medians of "
                 f"{args.rounds} interleaved rounds of at least {TOKENS_PER_ROUND:,} tokens per "
@@ -241,7 +270,7 @@ def main() -> None:
                                        accuracy) + "\n")
 
     if not args.skip_throughput:
-        rows, ratios = throughput(vocab, train, args.lengths, args.rounds)
+        rows, ratios = throughput(vocab, train, args.lengths, args.rounds, args.device)
         sections.append("### (b) Training throughput (tokens/s)\n")
         sections.append(markdown_table(
             ["BPTT", "minGRU", "minLSTM", "nn.GRU", "nn.LSTM", "minGRU / nn.GRU",
@@ -294,7 +323,7 @@ def main() -> None:
                         "minGRU paper reports 1.548 on Shakespeare characters in its own "
                         "setting.\n")
     print(f"total {time.perf_counter() - started:.0f} s", flush=True)
-    write_section("parallel-scan", "\n".join(sections))
+    write_section(args.section, "\n".join(sections))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The checks that need a GPU, as one short script for when a GPU machine is lent (a few minutes):
 #   1. the `gpu` tests (training, resume and sampling on CUDA; CPU/GPU parity; bf16 autocast);
-#   2. training throughput of the default char LM and of an LSTM 2x512 on CUDA vs this CPU.
+#   2. training throughput of the default char LM and of an LSTM 2x512 on CUDA vs this CPU;
+#   3. minGRU/minLSTM against nn.GRU/nn.LSTM at BPTT 128, 512 and 2,048 on the GPU (issue 13:
+#      does the ratio grow with length where the hardware is parallel?), written to the
+#      "parallel-scan-gpu" section of BENCHMARKS.md.
 # Usage: bash benchmarks/gpu_check.sh   (from the repository root, after `make setup`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,3 +41,4 @@ for cell, hidden in (("gru", 256), ("lstm", 512)):
     print(f"{cell} 2x{hidden}, batch 64 x BPTT 128: cuda ({precision}) {gpu:,.0f} tokens/s, "
           f"cpu {cpu:,.0f} tokens/s ({gpu / cpu:.1f}x)")
 PY
+$PY benchmarks/bench_parallel_scan.py --device cuda --skip-scan --skip-quality --section parallel-scan-gpu
