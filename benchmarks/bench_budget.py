@@ -79,6 +79,9 @@ def main() -> None:
     parser.add_argument("--report", type=Path, metavar="RECORD",
                         help="rewrite the section from a recorded run (results/budget_*.json)")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--section", help="the BENCHMARKS.md section (default: charlm-budget, or "
+                                          "charlm-budget-bf16 on a bf16 machine); another name "
+                                          "keeps those, e.g. for a second machine of one kind")
     args = parser.parse_args()
     if args.report:
         record = json.loads(args.report.read_text())
@@ -104,7 +107,8 @@ def main() -> None:
             print(json.dumps(outcome), flush=True)
             rows[name].append(outcome)
     # fp32 and bf16 machines are reported apart (the issue asks for both where they exist).
-    section = "charlm-budget-bf16" if precision == "bf16" else "charlm-budget"
+    default_section = "charlm-budget-bf16" if precision == "bf16" else "charlm-budget"
+    section = args.section or default_section
     record = {"section": section, "command": command_line(), "machine": machine_description(),
               "date": time.strftime("%Y-%m-%d"), "wall": time.time() - started,
               "precision": precision, "ref_text": ref_text, "rows": rows}
@@ -112,13 +116,16 @@ def main() -> None:
         print(render(record))
         return
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"budget_{precision}.json").write_text(json.dumps(record, indent=1) + "\n")
+    path = RESULTS / (f"budget_{precision}.json" if section == default_section else f"{section}.json")
+    path.write_text(json.dumps(record, indent=1) + "\n")
     write_section(section, render(record))
 
 
 def render(record: dict) -> str:
+    default = record["section"] in ("charlm-budget", "charlm-budget-bf16")
     sections = ["## Char LM: budget-aware defaults, "
-                f"{record['precision']} (`benchmarks/bench_budget.py`)\n",
+                f"{record['precision']}{'' if default else ' (' + record['section'] + ')'} "
+                "(`benchmarks/bench_budget.py`)\n",
                 f"Command: `{record['command']}`  \nMachine: {record['machine']}  \n"
                 f"Date: {record['date']}; {record['wall']:.0f} s wall; training precision "
                 f"{record['precision']} (`--precision auto`, the default)\n",

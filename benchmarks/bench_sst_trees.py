@@ -154,10 +154,11 @@ def render(records: dict) -> str:
         ["record", "task", "trained on", "model", "members", "epochs each", "train s (all)",
          "dev acc, last weights (each)", "dev acc, ensemble (last)",
          "best eval (selected on dev)"], rows)
+    machines = sorted({records[name]["machine"] for name in names})
     commands = "\n".join(f"- `{name}`: `{records[name]['command']}` — {records[name]['when']}, "
+                         f"machine {machines.index(records[name]['machine']) + 1}, "
                          f"load average {records[name]['load'][0]:.1f} → "
                          f"{records[name]['load'][1]:.1f}" for name in names)
-    machines = sorted({records[name]["machine"] for name in names})
     verdicts = []
     for task, target in TARGETS.items():
         # Last weights or the ensemble: no choice made on dev; within the training limit.
@@ -196,7 +197,8 @@ def render(records: dict) -> str:
         "",
         commands,
         "",
-        "Machine: " + "; ".join(machines) + ".",
+        "Machines: " + "; ".join(f"({number}) {machine}"
+                                 for number, machine in enumerate(machines, 1)) + ".",
     ])
 
 

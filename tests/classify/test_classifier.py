@@ -83,6 +83,23 @@ def test_learns_a_synthetic_task(tmp_path, cell, pooling, bidirectional):
         assert (tmp_path / "run" / name).is_file(), name
 
 
+@pytest.mark.parametrize("select_metric,best_step", [("accuracy", 3), ("macro_f1", 6)])
+def test_select_metric_picks_the_kept_weights(tmp_path, select_metric, best_step):
+    # Scripted dev scores whose accuracy and macro-F1 peak at different evaluations (as on
+    # imbalanced data, where predicting the majority class scores a high accuracy).
+    scripted = iter([dict(accuracy=0.90, macro_f1=0.47, loss=0.5),
+                     dict(accuracy=0.85, macro_f1=0.70, loss=0.4),
+                     dict(accuracy=0.80, macro_f1=0.60, loss=0.3)])
+    trainer, task = in_memory_trainer(
+        tmp_path / "run", dict(embedding_size=8, hidden_size=8),
+        dict(batch_size=32, max_steps=9, eval_interval=3, select_metric=select_metric),
+        train_count=300, dev_count=30)
+    assert task.metric == select_metric
+    task.evaluate = lambda model: next(scripted)
+    result = trainer.run(progress_bar=False)
+    assert (result.best_step, result.best_metric) == (best_step, 0.90 if best_step == 3 else 0.70)
+
+
 def write_tiny_dataset(folder: Path) -> tuple[Path, Path]:
     train = folder / "train.tsv"
     dev = folder / "dev.jsonl"
@@ -231,6 +248,9 @@ def test_config_errors():
     with pytest.raises(RnnlabError, match="max-steps must be a positive integer"):
         TrainConfig(max_steps=0)
     assert TrainConfig().max_epochs == 10      # the default budget
+    with pytest.raises(RnnlabError, match="select metric must be one of accuracy, macro_f1, "
+                                          "got 'loss'"):
+        ClassifierTrainConfig(select_metric="loss")
 
 
 def test_budget_overrides_on_resume_replace_the_saved_budgets():
