@@ -32,6 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import (ROOT, SHARED_DATA, command_line, machine_description, markdown_table,  # noqa: E402
                     write_section)
 
+from bench_names import balanced_training_file  # noqa: E402
+
 from rnnlab.data.names import read_categories, read_splits, split_names, write_splits  # noqa: E402
 from rnnlab.tasks.classify import ensemble_probabilities, load_ensemble, train_classifier  # noqa: E402
 from rnnlab.tasks.scores import confusion_matrix, scores_from_confusion  # noqa: E402
@@ -75,11 +77,6 @@ def training_counts(train_tsv: Path) -> dict[str, int]:
     return counts
 
 
-def repeats(count: int, balance: int) -> int:
-    """bench_names.py's oversampling: round(balance / count) copies, at least one."""
-    return max(1, round(balance / count)) if balance else 1
-
-
 def scores(probabilities: np.ndarray, gold: np.ndarray, log_prior: np.ndarray,
            tau: float) -> tuple[float, float]:
     """(accuracy, macro-F1) of argmax(log p − τ · log prior)."""
@@ -111,16 +108,11 @@ def train_trial(args) -> dict:
     out = args.out
     splits_dir = out / "splits"
     write_splits(split_names(read_categories(args.data_dir), seed=args.split_seed), splits_dir)
-    counts = training_counts(splits_dir / "train.tsv")
-    rows = [line for line in (splits_dir / "train.tsv").read_text(encoding="utf-8").splitlines()[1:]
-            if line]
-    balanced = out / "balanced.tsv"
-    balanced.write_text("label\ttext\n" + "".join(
-        f"{row}\n" for row in rows for _ in range(repeats(counts[row.split(chr(9))[0]],
-                                                           args.balance))), encoding="utf-8")
+    train_file = (balanced_training_file(splits_dir, args.balance, out / "balanced.tsv")
+                  if args.balance else splits_dir / "train.tsv")
     started = time.perf_counter()
     result = train_classifier(
-        train=str(balanced), dev=str(splits_dir / "dev.tsv"), out=out / "run",
+        train=str(train_file), dev=str(splits_dir / "dev.tsv"), out=out / "run",
         progress_bar=False, log=lambda line: None,
         model=dict(cell="gru", hidden_size=args.hidden, embedding_size=args.embedding,
                    bidirectional=True, pooling="max", dropout=args.dropout,
@@ -135,8 +127,9 @@ def train_trial(args) -> dict:
     for split in ("dev", "test"):
         texts = [name for _, name in splits.pairs[split]]
         np.save(out / f"{split}_probabilities.npy", ensemble_probabilities(models, texts).numpy())
-    effective = np.array([counts[c] * repeats(counts[c], args.balance) for c in labels], float)
-    log_prior = np.log(effective / effective.sum())
+    counts = training_counts(train_file)             # as the classifier saw them
+    seen = np.array([counts[label] for label in labels], dtype=float)
+    log_prior = np.log(seen / seen.sum())
     np.save(out / "log_prior.npy", log_prior)
     (out / "labels.json").write_text(json.dumps(labels))
     return {"name": args.name, "kind": "trial",

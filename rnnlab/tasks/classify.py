@@ -34,7 +34,7 @@ from rnnlab.errors import RnnlabError
 from rnnlab.models.classifier import ClassifierConfig, RNNClassifier
 from rnnlab.tasks.padded import PaddedTask
 from rnnlab.tasks.scores import confusion_matrix, scores_from_confusion
-from rnnlab.train.config import ClassifierTrainConfig, TrainConfig
+from rnnlab.train.config import ClassifierTrainConfig
 from rnnlab.train.run import check_unchanged, launch, open_run
 from rnnlab.train.trainer import TrainResult
 
