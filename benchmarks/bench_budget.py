@@ -106,9 +106,7 @@ def main() -> None:
             outcome["multiple"] = multiple
             print(json.dumps(outcome), flush=True)
             rows[name].append(outcome)
-    # fp32 and bf16 machines are reported apart (the issue asks for both where they exist).
-    default_section = "charlm-budget-bf16" if precision == "bf16" else "charlm-budget"
-    section = args.section or default_section
+    section = args.section or default_section(precision)
     record = {"section": section, "command": command_line(), "machine": machine_description(),
               "date": time.strftime("%Y-%m-%d"), "wall": time.time() - started,
               "precision": precision, "ref_text": ref_text, "rows": rows}
@@ -116,13 +114,19 @@ def main() -> None:
         print(render(record))
         return
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / (f"budget_{precision}.json" if section == default_section else f"{section}.json")
+    path = RESULTS / (f"budget_{precision}.json" if section == default_section(precision)
+                      else f"{section}.json")
     path.write_text(json.dumps(record, indent=1) + "\n")
     write_section(section, render(record))
 
 
+def default_section(precision: str) -> str:
+    """fp32 and bf16 machines are reported apart (the issue asks for both where they exist)."""
+    return "charlm-budget-bf16" if precision == "bf16" else "charlm-budget"
+
+
 def render(record: dict) -> str:
-    default = record["section"] in ("charlm-budget", "charlm-budget-bf16")
+    default = record["section"] == default_section(record["precision"])
     sections = ["## Char LM: budget-aware defaults, "
                 f"{record['precision']}{'' if default else ' (' + record['section'] + ')'} "
                 "(`benchmarks/bench_budget.py`)\n",

@@ -40,6 +40,7 @@ from rnnlab.data.vocab import CharVocab  # noqa: E402
 from rnnlab.models.lm import CharLM, CharLMConfig, detach_state  # noqa: E402
 from rnnlab.nn.cells.scanlayer import ScanRNN  # noqa: E402
 from rnnlab.tasks.lm import evaluate_lm, train_char_lm  # noqa: E402
+from rnnlab.train.run import synchronize  # noqa: E402
 
 CORPUS = SHARED_DATA / "tinyshakespeare" / "input.txt"
 CELLS = ("mingru", "minlstm", "gru", "lstm")
@@ -109,12 +110,6 @@ def device_name(device: str) -> str:
     if device.startswith("cuda"):
         return f"the GPU ({torch.cuda.get_device_name(torch.device(device))})"
     return "the CPU"
-
-
-def synchronize(device: torch.device) -> None:
-    """Wait for a GPU's queued work, so that a timing covers it (nothing to wait for on a CPU)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def interleaved_throughput(steps: dict[str, TrainStep], rounds: int) -> dict[str, float]:

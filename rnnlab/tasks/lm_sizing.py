@@ -294,6 +294,7 @@ def measure_speed(model_config, batch_size: int, bptt: int, train_ids: np.ndarra
     from rnnlab.data.streams import StreamBatcher
     from rnnlab.models.lm import CharLM, detach_state
     from rnnlab.train.precision import autocast
+    from rnnlab.train.run import synchronize
 
     if len(train_ids) < batch_size * bptt + 1:
         raise RnnlabError(f"cannot measure the speed: {len(train_ids):,} characters are fewer "
@@ -306,7 +307,7 @@ def measure_speed(model_config, batch_size: int, bptt: int, train_ids: np.ndarra
         batcher = StreamBatcher(train_ids, batch_size, bptt)
         state, seconds = None, []
         for step in range(warmup + steps):
-            _synchronize(device)
+            synchronize(device)
             started = time.perf_counter()
             window = batcher.next_window()
             x, y = window.x, window.y
@@ -320,14 +321,7 @@ def measure_speed(model_config, batch_size: int, bptt: int, train_ids: np.ndarra
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
-            _synchronize(device)
+            synchronize(device)
             if step >= warmup:
                 seconds.append(time.perf_counter() - started)
         return batch_size * bptt / float(np.median(seconds))
-
-
-def _synchronize(device) -> None:
-    import torch
-
-    if device is not None and torch.device(device).type == "cuda":
-        torch.cuda.synchronize()

@@ -124,3 +124,10 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise RnnlabError(f"device {device!r} requested but no CUDA GPU is available; use cpu")
     return resolved
+
+
+def synchronize(device: str | torch.device | None) -> None:
+    """Wait for a GPU's queued work, so that a timing covers it (nothing to wait for on a CPU
+    or for None, the default device of a CPU run)."""
+    if device is not None and torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
