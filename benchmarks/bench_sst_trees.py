@@ -70,6 +70,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="one ensemble member per seed")
     p.add_argument("--max-epochs", type=float, default=3.0, help="epochs per member")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="bf16: autocast, where the CPU runs it faster (rnnlab/train/precision.py)")
     p.add_argument("--cell", default="gru")
     p.add_argument("--layers", type=int, default=1)
     p.add_argument("--hidden", type=int, default=256)
@@ -125,7 +127,8 @@ def describe_model(args: argparse.Namespace) -> str:
     return (f"Bi{args.cell.upper()} {args.layers}×{args.hidden}, emb {args.embedding}, "
             f"{args.pooling} pool, dropout {args.dropout}/{args.embedding_dropout}"
             + (f", word dropout {args.word_dropout}" if args.word_dropout else "")
-            + f", min-freq {args.min_freq}; batch {args.batch_size}, lr {args.lr}; each member "
+            + f", min-freq {args.min_freq}; batch {args.batch_size}, lr {args.lr}"
+            + (f", {args.precision}" if args.precision != "fp32" else "") + "; each member "
             f"{args.max_epochs:g} epochs or {args.budget / len(args.seeds):.0f} s, whichever "
             "ends first")
 
@@ -179,7 +182,8 @@ def render(records: dict) -> str:
         "lower-cased (label, text) once (SST-2: 77,201, SST-5: 157,400 examples); 'sentences' "
         "on the roots only (6,920 / 8,544). Embeddings learned from scratch (random N(0, 0.1²) "
         "init). AdamW, warm-up 100 steps, then a cosine to the end of the member's budget "
-        "(epochs or seconds of training, whichever ends first), clip 5.0, fp32. "
+        "(epochs or seconds of training, whichever ends first), clip 5.0, fp32 unless the "
+        "model column says bf16 (autocast). "
         "'Last weights' and the ensemble (mean probability of the members' last weights, "
         "`rnnlab classify eval RUN... --weights last`) involve no choice made on dev.",
         "",

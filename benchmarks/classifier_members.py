@@ -17,11 +17,12 @@ def member_model(args: argparse.Namespace, **extra) -> dict:
 
 
 def member_training(args: argparse.Namespace, seed: int) -> dict:
-    """Training options of one member: its share of --budget, or --max-epochs if sooner."""
+    """Training options of one member: its share of --budget, or --max-epochs if sooner; fp32
+    unless the benchmark has a --precision option."""
     return dict(max_epochs=args.max_epochs, max_time=args.budget / len(args.seeds),
                 batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
                 warmup_steps=args.warmup, eval_interval=args.eval_interval, seed=seed,
-                precision="fp32")
+                precision=getattr(args, "precision", "fp32"))
 
 
 def train_members(args: argparse.Namespace, folder: Path,
