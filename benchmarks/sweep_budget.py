@@ -192,7 +192,8 @@ def main() -> None:
               f"{multiple}·REF", flush=True)
         jobs.append({"label": label, "multiple": multiple, "ref": ref, "model": model,
                      "train": train, "tokens_per_second": tokens_per_second, "steps": steps,
-                     "precision": precision, "machine": machine_description()})
+                     "precision": precision, "machine": machine_description(),
+                     "when": time.strftime("%Y-%m-%d")})
     with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
         for outcome in pool.imap_unordered(run_trial, jobs):
             print(json.dumps(outcome), flush=True)
@@ -215,7 +216,8 @@ def report(records: Path, section: str) -> None:
     ref = trials[0]["ref"]
     if "precision" in trials[0]:
         machine, precision = trials[0]["machine"], trials[0]["precision"]
-        origin = "measured by this sweep's first invocation (nanoGPT's CPU recipe)"
+        origin = ("nanoGPT's CPU recipe, measured on the same machine in the same session (by "
+                  "the sweep's first invocation, or by bench_budget.py and passed as --ref)")
         steps_note = "median step of 60"
     else:
         machine, precision = machine_description(), "fp32"
@@ -225,7 +227,8 @@ def report(records: Path, section: str) -> None:
     body = "\n".join([
         f"## Char LM: the sweep behind the budget rule, {precision} (`benchmarks/sweep_budget.py`)\n",
         f"Command: `.venv/bin/python benchmarks/sweep_budget.py --ref {ref:.1f} --only … --out "
-        f"{records}` (several invocations, 2026-12-01), then `--report --section {section}`.  ",
+        f"{records}` (several invocations, {trials[0].get('when', '2026-12-01')}), then "
+        f"`--report --section {section}`.  ",
         f"Machine: {machine}. REF = {ref:.1f} s, {origin}. Data: tinyshakespeare, first 90% / "
         "whole last 10%, best weights.\n",
         "Each trial's time budget (multiple × REF) was turned into a step budget from its own "
