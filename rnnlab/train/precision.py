@@ -27,6 +27,7 @@ import torch
 
 from rnnlab.atomic import atomic_write_json
 from rnnlab.errors import RnnlabError
+from rnnlab.train.distributed import Distributed
 
 PRECISIONS = ("auto", "fp32", "bf16")
 # bf16 must train at least this much faster than fp32 for 'auto' to take it: the speed-ups
@@ -128,10 +129,17 @@ def cpu_bf16_speedup() -> float:
 
 
 def cpu_bf16_is_fast() -> bool:
-    """Whether bf16 autocast trains faster than fp32 on this CPU (see the module docstring)."""
+    """Whether bf16 autocast trains faster than fp32 on this CPU (see the module docstring).
+    Under torchrun only AMX counts: every rank must resolve 'auto' alike (the precision picks
+    the char LM's ladder, so the model), and ranks measuring at once, sharing the cores, could
+    disagree."""
     if not cpu_supports_bf16():
         return False
-    return cpu_has_amx() or cpu_bf16_speedup() >= BF16_MIN_SPEEDUP
+    if cpu_has_amx():
+        return True
+    if Distributed.launched_by_torchrun():
+        return False
+    return cpu_bf16_speedup() >= BF16_MIN_SPEEDUP
 
 
 def resolve_precision(requested: str, device: torch.device) -> str:

@@ -50,6 +50,17 @@ def test_auto_takes_bf16_on_a_cpu_only_where_it_is_faster(monkeypatch, fresh_cac
     assert len(calls) == (1 if speedup is not None else 0)
 
 
+def test_under_torchrun_auto_does_not_measure_so_that_the_ranks_agree(monkeypatch, fresh_cache):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(precision, "cpu_supports_bf16", lambda: True)
+    calls = scripted_speedups(monkeypatch, 2.0)
+    monkeypatch.setattr(precision, "cpu_has_amx", lambda: False)
+    assert precision.resolve_precision("auto", CPU) == "fp32"
+    monkeypatch.setattr(precision, "cpu_has_amx", lambda: True)
+    assert precision.resolve_precision("auto", CPU) == "bf16"
+    assert calls == []
+
+
 def test_the_speedup_is_measured_once_per_machine_and_kept(monkeypatch, fresh_cache):
     monkeypatch.setattr(precision, "machine_key", lambda: "cpu A")
     calls = scripted_speedups(monkeypatch, 1.5, 0.7)
