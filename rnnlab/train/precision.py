@@ -6,8 +6,8 @@ AVX-512 BF16 and no AMX it did too (LSTM 2×256: 87-94k against 37-41k character
 54-60k against 31k; measured 2026-12-02); on an Intel Xeon with the same AVX-512 BF16 flag and
 no AMX it was about 30% *slower* (LSTM 2×256: 13-20k against 23-27k). So 'auto' takes bf16 on
 a CPU with AMX, and on another CPU with bf16 kernels only where a short measurement
-(`measure_cpu_bf16_speedup`: a few training steps of a small LSTM in both precisions, ~1 s) finds
-it clearly faster (BF16_MIN_SPEEDUP). The measurement is made once per machine and kept in
+(`measure_cpu_bf16_speedup`: a few training steps of a small LSTM in both precisions, about
+half a second) finds it clearly faster (BF16_MIN_SPEEDUP). The measurement is made once per machine and kept in
 rnnlab's cache folder (`cache_dir`), so every run on a machine, and every resume there, resolves
 'auto' the same way. An explicit 'bf16' runs wherever the CPU can run it. The master weights and
 the optimizer stay fp32, so only the matmuls run in bf16.
@@ -61,16 +61,21 @@ def cache_dir() -> Path:
 
 
 def machine_key() -> str:
-    """What the measurement depends on: the CPU, torch's version and the thread count."""
-    cpu = platform.processor() or platform.machine()
+    """What the measurement depends on: the CPU (its name, family and model numbers: a name such
+    as "AMD EPYC" covers several generations), torch's version and the thread count."""
+    fields = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
             for line in cpuinfo:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
+                if not line.strip():
+                    break                  # the first processor's block is enough
+                name, _, value = (part.strip() for part in line.partition(":"))
+                if name in ("model name", "cpu family", "model"):
+                    fields[name] = value
     except OSError:
         pass
+    cpu = " ".join(fields[name] for name in ("model name", "cpu family", "model") if name in fields)
+    cpu = cpu or platform.processor() or platform.machine()
     return f"{cpu} | torch {torch.__version__} | {torch.get_num_threads()} threads"
 
 
