@@ -72,11 +72,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                    help="bf16: autocast, where the CPU runs it faster (rnnlab/train/precision.py)")
-    p.add_argument("--cell", default="gru")
+    p.add_argument("--cell", nargs="+", default=["gru"],
+                   help="one or more cells, given to the members in turn")
     p.add_argument("--layers", type=int, default=1)
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--embedding", type=int, default=300)
-    p.add_argument("--pooling", default="max")
+    p.add_argument("--pooling", nargs="+", default=["max"],
+                   help="one or more poolings, given to the members in turn")
     p.add_argument("--dropout", type=float, default=0.5)
     p.add_argument("--embedding-dropout", type=float, default=0.3)
     p.add_argument("--word-dropout", type=float, default=0.0)
@@ -95,7 +97,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def member_options(args: argparse.Namespace, seed: int) -> argparse.Namespace:
+    """`args` with the cell and pooling of the member trained with `seed` (the k-th seed takes
+    the k-th of each list, cycling), so an ensemble can mix architectures."""
+    k = args.seeds.index(seed)
+    return argparse.Namespace(**{**vars(args), "cell": args.cell[k % len(args.cell)],
+                                 "pooling": args.pooling[k % len(args.pooling)]})
+
+
 def train_member(args: argparse.Namespace, seed: int, out: Path):
+    args = member_options(args, seed)
     return train_classifier(
         train=str(args.data_dir / "train.txt"), dev=str(args.data_dir / "dev.txt"),
         data_format="sst-trees", tree_labels=LABELS[args.task],
@@ -124,8 +135,9 @@ def run(args: argparse.Namespace, folder: Path) -> dict:
 
 
 def describe_model(args: argparse.Namespace) -> str:
-    return (f"Bi{args.cell.upper()} {args.layers}×{args.hidden}, emb {args.embedding}, "
-            f"{args.pooling} pool, dropout {args.dropout}/{args.embedding_dropout}"
+    return (f"Bi{'/'.join(cell.upper() for cell in args.cell)} {args.layers}×{args.hidden}, "
+            f"emb {args.embedding}, {'/'.join(args.pooling)} pool, "
+            f"dropout {args.dropout}/{args.embedding_dropout}"
             + (f", word dropout {args.word_dropout}" if args.word_dropout else "")
             + f", min-freq {args.min_freq}; batch {args.batch_size}, lr {args.lr}"
             + (f", {args.precision}" if args.precision != "fp32" else "") + "; each member "
