@@ -78,7 +78,8 @@ FP32_LADDER = (
     Rung("gru", hidden=512, layers=2, lr=4e-3, min_passes=3.0, dropout=0.2),
 )
 # bf16 autocast (CPUs where bf16 measured faster, rnnlab/train/precision.py; GPUs with bf16),
-# from the same sweep on an Intel Xeon with AMX (BENCHMARKS.md, "Char LM: the sweep behind the budget rule, bf16"; REF = 78.6 s).
+# from the same sweep on an Intel Xeon with AMX (BENCHMARKS.md, "Char LM: the sweep behind the
+# budget rule, bf16"; REF = 78.6 s).
 # There oneDNN's bf16 LSTM ran 1.4-3× the GRU of the same width (2×384: 28,700 against 16,600
 # characters/s; 2×256: 43,000-63,000), and at equal time the LSTM won at every budget tried
 # (REF: 2×384 1.5171 against the GRU's 1.5251; 4·REF: 2×512 1.4526 against 1.4637), so the

@@ -7,10 +7,10 @@ AVX-512 BF16 and no AMX it did too (LSTM 2×256: 87-94k against 37-41k character
 no AMX it was about 30% *slower* (LSTM 2×256: 13-20k against 23-27k). So 'auto' takes bf16 on
 a CPU with AMX, and on another CPU with bf16 kernels only where a short measurement
 (`measure_cpu_bf16_speedup`: a few training steps of a small LSTM in both precisions, about
-half a second) finds it clearly faster (BF16_MIN_SPEEDUP). The measurement is made once per machine and kept in
-rnnlab's cache folder (`cache_dir`), so every run on a machine, and every resume there, resolves
-'auto' the same way. An explicit 'bf16' runs wherever the CPU can run it. The master weights and
-the optimizer stay fp32, so only the matmuls run in bf16.
+half a second) finds it clearly faster (BF16_MIN_SPEEDUP). The measurement is made once per
+machine and kept in rnnlab's cache folder (`cache_dir`), so every run on a machine, and every
+resume there, resolves 'auto' the same way. An explicit 'bf16' runs wherever the CPU can run
+it. The master weights and the optimizer stay fp32, so only the matmuls run in bf16.
 """
 
 from __future__ import annotations
@@ -105,7 +105,8 @@ def measure_cpu_bf16_speedup(steps: int = 9, warmup: int = 3) -> float:
                     parameter.grad = None
                 if step >= warmup:
                     seconds[precision].append(time.perf_counter() - started)
-        medians = {precision: sorted(times)[len(times) // 2] for precision, times in seconds.items()}
+        medians = {precision: sorted(times)[len(times) // 2]
+                   for precision, times in seconds.items()}
     return medians["fp32"] / medians["bf16"]
 
 
