@@ -11,6 +11,12 @@ trials instead.
     .venv/bin/python benchmarks/sweep_names_classifier.py --name base --out /tmp/ncs/base
     .venv/bin/python benchmarks/sweep_names_classifier.py --name s1 --seed 1 --out /tmp/ncs/s1
     .venv/bin/python benchmarks/sweep_names_classifier.py --ensemble /tmp/ncs/base /tmp/ncs/s1
+    .venv/bin/python benchmarks/sweep_names_classifier.py --model ngram --name ngram \
+        --out /tmp/ncs/ngram
+
+--model ngram trains the character n-gram logistic regression of ngram_classifier.py instead
+(the non-recurrent reference point), over the grid --longest × --l2 × --class-weight-power,
+keeping the grid point with the best dev macro-F1; its folder can join an --ensemble.
     .venv/bin/python benchmarks/sweep_names_classifier.py --report
 
 Records go to benchmarks/results/names_classifier_sweep.jsonl (one line per trial, the newest
@@ -33,8 +39,10 @@ from report import (ROOT, SHARED_DATA, command_line, machine_description, markdo
                     write_section)
 
 from bench_names import balanced_training_file  # noqa: E402
+from ngram_classifier import train_ngram_classifier  # noqa: E402
 
-from rnnlab.data.names import read_categories, read_splits, split_names, write_splits  # noqa: E402
+from rnnlab.data.names import (SPLITS, read_categories, read_splits, split_names,  # noqa: E402
+                               write_splits)
 from rnnlab.tasks.classify import ensemble_probabilities, load_ensemble, train_classifier  # noqa: E402
 from rnnlab.tasks.scores import confusion_matrix, scores_from_confusion  # noqa: E402
 
@@ -49,6 +57,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--data-dir", type=Path, default=SHARED_DATA / "names")
     p.add_argument("--split-seed", type=int, default=0)
     p.add_argument("--name", help="the trial's name in the records")
+    p.add_argument("--model", choices=("rnn", "ngram"), default="rnn",
+                   help="rnn: the shared RNNClassifier; ngram: ngram_classifier.py")
+    p.add_argument("--longest", type=int, nargs="+", default=[4, 5],
+                   help="ngram: longest n-grams tried")
+    p.add_argument("--l2", type=float, nargs="+", default=[1e-5, 1e-4],
+                   help="ngram: L2 penalties tried")
+    p.add_argument("--class-weight-power", type=float, nargs="+", default=[0.0, 0.5, 1.0],
+                   help="ngram: class weights (total / count) ** power tried")
     p.add_argument("--out", type=Path, help="the trial's folder (splits, run, probabilities)")
     p.add_argument("--balance", type=int, default=1000,
                    help="repeat each language's training names round(N / count) times (0: none)")
@@ -140,6 +156,50 @@ def train_trial(args) -> dict:
             **score_trial([out], labels, splits_dir, log_prior)}
 
 
+def ngram_trial(args) -> dict:
+    """The n-gram logistic regression over the option grid; the grid point with the best dev
+    macro-F1 is kept (its probabilities saved like an RNN trial's)."""
+    out = args.out
+    splits_dir = out / "splits"
+    write_splits(split_names(read_categories(args.data_dir), seed=args.split_seed), splits_dir)
+    splits = read_splits(splits_dir)
+    labels = sorted({category for category, _ in splits.pairs["train"]})
+    gold = {split: np.array([labels.index(c) for c, _ in splits.pairs[split]])
+            for split in ("dev", "test")}
+    names = {split: [name for _, name in splits.pairs[split]] for split in SPLITS}
+    counts = np.bincount(np.array([labels.index(c) for c, _ in splits.pairs["train"]]),
+                         minlength=len(labels)).astype(float)
+    started = time.perf_counter()
+    grid = []
+    for longest in args.longest:
+        for l2 in args.l2:
+            for power in args.class_weight_power:
+                model = train_ngram_classifier(
+                    names["train"], [labels.index(c) for c, _ in splits.pairs["train"]],
+                    len(labels), longest=longest, l2=l2, class_weight_power=power)
+                dev = model.probabilities(names["dev"])
+                point = {"longest": longest, "l2": l2, "class_weight_power": power,
+                         "dev": scores(dev, gold["dev"], np.zeros(len(labels)), 0.0)}
+                print(f"longest {longest}, l2 {l2:g}, class weight power {power:g}: dev "
+                      f"accuracy / macro-F1 {point['dev'][0]:.4f} / {point['dev'][1]:.4f}",
+                      flush=True)
+                grid.append((point, model))
+    chosen, model = max(grid, key=lambda entry: entry[0]["dev"][1])
+    for split in ("dev", "test"):
+        np.save(out / f"{split}_probabilities.npy", model.probabilities(names[split]))
+    # The prior the weighted loss saw: class c weighs count_c ** (1 - power).
+    seen = counts ** (1.0 - chosen["class_weight_power"])
+    log_prior = np.log(seen / seen.sum())
+    np.save(out / "log_prior.npy", log_prior)
+    (out / "labels.json").write_text(json.dumps(labels))
+    return {"name": args.name, "kind": "trial",
+            "options": {"model": "ngram", "longest": chosen["longest"], "l2": chosen["l2"],
+                        "class_weight_power": chosen["class_weight_power"],
+                        "grid": [point for point, _ in grid]},
+            "seconds": time.perf_counter() - started, "steps": None,
+            **score_trial([out], labels, splits_dir, log_prior)}
+
+
 def ensemble_trial(args) -> dict:
     folders = args.ensemble
     labels = json.loads((folders[0] / "labels.json").read_text())
@@ -163,30 +223,39 @@ def render(records: list[dict]) -> str:
     def pair(values) -> str:
         return f"{values[0]:.4f} / {values[1]:.4f}"
 
+    machine_list = sorted({r.get("machine", "") for r in records})
+    machines = "; ".join(f"({number}) {machine}"
+                         for number, machine in enumerate(machine_list, 1))
     rows = []
     for r in records:
-        if r["kind"] == "trial":
+        if r["kind"] == "trial" and r["options"].get("model") == "ngram":
+            o = r["options"]
+            what = (f"character n-gram logistic regression: n-grams up to {o['longest']}, "
+                    f"L2 {o['l2']:g}, class weights (total / count)^{o['class_weight_power']:g} "
+                    f"(chosen on dev macro-F1 from {len(o['grid'])} grid points)")
+        elif r["kind"] == "trial":
             o = r["options"]
             what = (f"balance {o['balance']}, select {o['select_metric']}, seed {o['seed']}, "
                     f"dropout {o['dropout']}, {o['epochs']:g} epochs")
         else:
             what = "mean probability of " + ", ".join(r["members"])
         rows.append([r["name"], what, pair(r["dev"]), pair(r["test"]), f"{r['tau'] + 0.0:g}",
-                     pair(r["test_adjusted"])])
-    machine = records[-1].get("machine", "") if records else ""
+                     pair(r["test_adjusted"]), machine_list.index(r.get("machine", "")) + 1])
     return "\n".join([
         "## Names: what moves the classifier's macro-F1 (`benchmarks/sweep_names_classifier.py`)",
         "",
-        f"Machine: {machine}. Each trial: the shared `RNNClassifier` (bidirectional GRU 1×256, "
-        "character embedding 64, max pooling, case kept), batch 32, lr 4e-3, on bench_names.py's "
-        "split (seed 0, over distinct names), trained for a fixed number of epochs of the "
-        "(oversampled) training file; *balance N* repeats each language's training names "
-        "round(N / count) times. Scores are accuracy / macro-F1 of the kept weights on dev "
-        "(1,791 pairs) and test (1,788). *Adjusted*: argmax of log p − τ·log(training prior), "
-        "τ chosen on dev's macro-F1.",
+        f"Machines: {machines}. Each RNN trial: the shared `RNNClassifier` (bidirectional GRU "
+        "1×256, character embedding 64, max pooling, case kept), batch 32, lr 4e-3, on "
+        "bench_names.py's split (seed 0, over distinct names), trained for a fixed number of "
+        "epochs of the (oversampled) training file; *balance N* repeats each language's "
+        "training names round(N / count) times. The n-gram trial is the non-recurrent "
+        "reference point (`benchmarks/ngram_classifier.py`: logistic regression on the "
+        "name's character n-grams, full-batch, class-weighted) on the same split. Scores are "
+        "accuracy / macro-F1 of the kept weights on dev (1,791 pairs) and test (1,788). "
+        "*Adjusted*: argmax of log p − τ·log(training prior), τ chosen on dev's macro-F1.",
         "",
         markdown_table(["trial", "options", "dev acc / macro-F1", "test acc / macro-F1",
-                        "τ (dev)", "test, adjusted"], rows),
+                        "τ (dev)", "test, adjusted", "machine"], rows),
         "",
         "Commands: see the module docstring; each record's options are in "
         "benchmarks/results/names_classifier_sweep.jsonl.",
@@ -206,7 +275,7 @@ def main(argv=None) -> None:
         if not (args.name and args.out):
             raise SystemExit("a trial needs --name and --out")
         args.out.mkdir(parents=True, exist_ok=True)
-        record = train_trial(args)
+        record = ngram_trial(args) if args.model == "ngram" else train_trial(args)
     record.update(command=command_line(), machine=machine_description(),
                   date=time.strftime("%Y-%m-%d %H:%M"))
     print(json.dumps(record))

@@ -24,7 +24,8 @@ end symbol. The input sets the initial hidden state, is fed with every character
 The data are split over DISTINCT names (train/dev/test, stratified by category, fixed by
 --split-seed) and the splits are written to RUN/splits/{train,dev,test}.tsv: a name never sits
 in two splits, and a name under several categories is kept under each. Training reads each
-distinct (category, name) pair once per epoch; the dev loss (nats per character, the end symbol
+distinct (category, name) pair once per epoch (--balance N: a category's pairs round(N / count)
+times, so that small categories weigh more); the dev loss (nats per character, the end symbol
 counted) is evaluated every --eval-interval steps and picks best.safetensors. The run directory
 also receives config.json, vocab.json, model.safetensors, the trainer state, metrics.jsonl and
 loss.png. Ctrl-C saves and exits; --resume RUN continues exactly.
@@ -91,6 +92,11 @@ def _register_train(actions) -> None:
                       help="seed of the split over distinct names (default: 0)")
     data.add_argument("--dev-fraction", type=float, default=0.1, help="(default: 0.1)")
     data.add_argument("--test-fraction", type=float, default=0.1, help="(default: 0.1)")
+    data.add_argument("--balance", type=int, metavar="N",
+                      help="repeat each category's training names round(N / count) times per "
+                           "epoch (at least once): small categories' samples become more "
+                           "typical and more often copies of training names (default: 0, "
+                           "each name once)")
     add_run_options(p, "runs/generate-TIME")
     model = p.add_argument_group("model")
     add_options(model, MODEL_OPTIONS, GeneratorConfig)
@@ -158,12 +164,13 @@ def run_train(args) -> int:
 
     common = dict(device=args.device, progress_bar=not args.no_progress)
     if args.resume:
-        refuse_with_resume(args, "--data", "--vectors", "--out")
+        refuse_with_resume(args, "--data", "--vectors", "--balance", "--out")
         result = train_generator(resume=args.resume, overrides=resume_overrides(args), **common)
     else:
         result = train_generator(
             data=args.data, vectors=args.vectors, split_seed=args.split_seed,
-            dev_fraction=args.dev_fraction, test_fraction=args.test_fraction, out=args.out,
+            dev_fraction=args.dev_fraction, test_fraction=args.test_fraction,
+            balance=args.balance or 0, out=args.out,
             model=given_options(args, MODEL_OPTIONS), train_options=training_options(args),
             **common)
     return print_training_result(result, lambda scores: (

@@ -35,7 +35,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from rnnlab.data.names import (BOS_ID, EOS_ID, SPLITS, NameSplits,
-                               build_name_vocab, encode_name, list_known, read_categories,
+                               build_name_vocab, encode_name, list_known,
+                               oversample_categories, read_categories,
                                read_category_vectors, read_splits, split_names,
                                unknown_characters, write_splits)
 from rnnlab.data.padding import BucketBatchSampler, pad_sequences
@@ -187,6 +188,7 @@ class NamesSource:
     test_fraction: float = 0.1
     vectors: str | None = None
     vectors_sha256: str = ""
+    balance: int = 0          # rnnlab.data.names.oversample_categories (0: each pair once)
 
 
 def _file_digest(path: str | None) -> str:
@@ -233,7 +235,8 @@ class GenerationTask(PaddedTask):
 def train_generator(*, data: str | Path | None = None, out: str | Path | None = None,
                     model: dict | None = None, train_options: dict | None = None,
                     split_seed: int = 0, dev_fraction: float = 0.1, test_fraction: float = 0.1,
-                    vectors: str | Path | None = None, resume: str | Path | None = None,
+                    balance: int = 0, vectors: str | Path | None = None,
+                    resume: str | Path | None = None,
                     overrides: dict | None = None, device: str = "cpu",
                     progress_bar: bool = True, log: Callable[[str], None] = print
                     ) -> TrainResult:
@@ -242,7 +245,8 @@ def train_generator(*, data: str | Path | None = None, out: str | Path | None = 
 
     `model`: GeneratorConfig fields (vocab_size and categories come from the data);
     `train_options`: GeneratorTrainConfig fields; `vectors`: a category<TAB>floats file to
-    condition on fixed vectors instead of learned category embeddings.
+    condition on fixed vectors instead of learned category embeddings; `balance`: repeat each
+    category's training pairs round(balance / count) times per epoch (at least once; 0: once).
     """
     run = open_run(Generator.kind, GeneratorTrainConfig, resume=resume,
                    out=out or time.strftime("runs/generate-%Y%m%d-%H%M%S"),
@@ -262,9 +266,11 @@ def train_generator(*, data: str | Path | None = None, out: str | Path | None = 
         forbidden = {"vocab_size", "categories"} & set(model or {})
         if forbidden:
             raise RnnlabError(f"{', '.join(sorted(forbidden))} come from the data and cannot be set")
+        oversample_categories([], balance)            # a bad value fails before any work
         names = read_categories(data)
         source = NamesSource(data=str(data), sha256=names.sha256, split_seed=split_seed,
                              dev_fraction=dev_fraction, test_fraction=test_fraction,
+                             balance=balance,
                              vectors=str(vectors) if vectors else None,
                              vectors_sha256=_file_digest(vectors))
         splits = split_names(names, split_seed, dev_fraction, test_fraction)
@@ -280,11 +286,15 @@ def train_generator(*, data: str | Path | None = None, out: str | Path | None = 
         write_splits(splits, run.run_dir / SPLITS_FOLDER)
     category_vectors = (read_category_vectors(source.vectors, model_config.categories)
                         if source.vectors else None)
-    train_data = encode_pairs(splits.pairs["train"], vocab, model_config.categories)
+    train_data = encode_pairs(oversample_categories(splits.pairs["train"], source.balance), vocab,
+                              model_config.categories)
     dev_data = encode_pairs(splits.pairs["dev"] or splits.pairs["train"], vocab,
                             model_config.categories, unknown="skip")
     log(f"data: {names.summary()} from {source.data}")
-    log(f"{splits.summary()} (seed {source.split_seed}); vocabulary {len(vocab) - 4} "
+    log(f"{splits.summary()} (seed {source.split_seed}); "
+        + (f"each category's training pairs repeated to about {source.balance} per epoch "
+           f"({len(train_data):,} in all); " if source.balance else "")
+        + f"vocabulary {len(vocab) - 4} "
         f"characters + 4 reserved symbols"
         + (f"; {len(dev_data.skipped)} dev names left out for characters unseen in training"
            if dev_data.skipped else "")

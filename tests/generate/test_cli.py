@@ -156,3 +156,32 @@ def test_bad_conditioning_and_resume_conflicts(run_dir, tmp_path, capsys):
     one_line_error(code, err, "unknown conditioning 'sideways'")
     code, _, err = run_cli(["generate", "train", "--resume", run_dir, "--data", folder], capsys)
     one_line_error(code, err, "--data cannot be given with --resume")
+
+
+def test_balance_repeats_the_small_categorys_names(tmp_path, capsys):
+    folder = toy_folder(tmp_path / "names", count=20)
+    (folder / "Xyz.txt").write_text("".join(f"{name}\n" for name in
+                                            (folder / "Xyz.txt").read_text().split()[:10]),
+                                    encoding="utf-8")
+    code, out, err = run_cli(["generate", "train", "--data", folder, "--out", tmp_path / "run",
+                              "--balance", "16", "--max-steps", "2", *TINY], capsys)
+    assert code == 0, err
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["data"]["balance"] == 16
+    train = [line.split("\t")[0] for line in
+             (tmp_path / "run" / "splits" / "train.tsv").read_text().splitlines()[1:]]
+    abc, xyz = train.count("Abc"), train.count("Xyz")
+    assert xyz < abc <= 16
+    # The split file keeps each name once; an epoch reads each category about 16 times.
+    expected = sum(count * max(1, int(16 / count + 0.5)) for count in (abc, xyz))
+    assert f"({expected:,} in all)" in out
+
+
+def test_bad_balance_is_one_line_and_writes_nothing(run_dir, tmp_path, capsys):
+    folder = toy_folder(tmp_path / "names", count=20)
+    code, _, err = run_cli(["generate", "train", "--data", folder, "--out", tmp_path / "run",
+                            "--balance", "-3", *TINY], capsys)
+    one_line_error(code, err, "balance must be a whole number >= 0, got -3")
+    assert not (tmp_path / "run").exists()
+    code, _, err = run_cli(["generate", "train", "--resume", run_dir, "--balance", "5"], capsys)
+    one_line_error(code, err, "--balance cannot be given with --resume")

@@ -245,12 +245,13 @@ def test_eval_on_the_runs_own_splits(trained):
     assert set(scores.per_category) == {"Abc", "Xyz"}
 
 
-def test_resume_gives_the_same_weights_as_one_run(tmp_path):
+@pytest.mark.parametrize("balance", [0, 100])
+def test_resume_gives_the_same_weights_as_one_run(tmp_path, balance):
     folder = toy_folder(tmp_path / "names", count=60)
     options = {**TINY_TRAIN, "eval_interval": 20, "decay_steps": 40}
-    train_generator(data=folder, out=tmp_path / "one", model=TINY_MODEL,
+    train_generator(data=folder, out=tmp_path / "one", model=TINY_MODEL, balance=balance,
                     train_options={**options, "max_steps": 40}, progress_bar=False, log=quiet)
-    train_generator(data=folder, out=tmp_path / "two", model=TINY_MODEL,
+    train_generator(data=folder, out=tmp_path / "two", model=TINY_MODEL, balance=balance,
                     train_options={**options, "max_steps": 20}, progress_bar=False, log=quiet)
     train_generator(resume=tmp_path / "two", overrides={"max_steps": 40}, progress_bar=False,
                     log=quiet)

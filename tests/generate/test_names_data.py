@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from rnnlab.data.names import (BOS, BOS_ID, EOS, EOS_ID, SPLITS, build_name_vocab, encode_name,
-                               read_categories, read_category_vectors, read_splits, read_vector,
+                               oversample_categories, read_categories, read_category_vectors, read_splits, read_vector,
                                split_names, write_splits)
 from rnnlab.errors import RnnlabError
 
@@ -205,3 +205,23 @@ def test_vector_files(tmp_path):
     table.write_text("A\t1 0\nB\t1\n", encoding="utf-8")
     with pytest.raises(RnnlabError, match=":2: 1 numbers, but earlier lines have 2"):
         read_category_vectors(table, ["A", "B"])
+
+
+def test_oversampling_repeats_small_categories_towards_the_target():
+    pairs = [("A", "a1"), ("A", "a2"), ("B", "b1"), ("B", "b2"), ("B", "b3"), ("B", "b4"),
+             ("B", "b5"), ("B", "b6"), ("B", "b7")]
+    # target 6: A has 2 names -> 3 copies each; B has 7 -> round(0.86) = 1 copy.
+    assert Counter(oversample_categories(pairs, 6)) == Counter(
+        {("A", "a1"): 3, ("A", "a2"): 3, **{pair: 1 for pair in pairs[2:]}})
+    # target 5: A -> round(2.5) = 3 (half up), B -> round(0.71) = 1.
+    assert Counter(c for c, _ in oversample_categories(pairs, 5)) == {"A": 6, "B": 7}
+    # target 28: A -> 14 copies, B -> 4; never fewer than one copy.
+    assert Counter(c for c, _ in oversample_categories(pairs, 28)) == {"A": 28, "B": 28}
+    assert oversample_categories(pairs, 1) == pairs
+    assert oversample_categories(pairs, 0) == pairs
+
+
+@pytest.mark.parametrize("bad", [-1, 2.5, True, "3"])
+def test_oversampling_target_is_checked(bad):
+    with pytest.raises(RnnlabError, match="balance must be a whole number >= 0"):
+        oversample_categories([("A", "a")], bad)
