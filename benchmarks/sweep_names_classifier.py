@@ -195,7 +195,7 @@ def ngram_trial(args) -> dict:
     return {"name": args.name, "kind": "trial",
             "options": {"model": "ngram", "longest": chosen["longest"], "l2": chosen["l2"],
                         "class_weight_power": chosen["class_weight_power"],
-                        "grid": [point for point, _ in grid]},
+                        "split_seed": args.split_seed, "grid": [point for point, _ in grid]},
             "seconds": time.perf_counter() - started, "steps": None,
             **score_trial([out], labels, splits_dir, log_prior)}
 
@@ -231,8 +231,10 @@ def render(records: list[dict]) -> str:
         if r["kind"] == "trial" and r["options"].get("model") == "ngram":
             o = r["options"]
             what = (f"character n-gram logistic regression: n-grams up to {o['longest']}, "
-                    f"L2 {o['l2']:g}, class weights (total / count)^{o['class_weight_power']:g} "
-                    f"(chosen on dev macro-F1 from {len(o['grid'])} grid points)")
+                    f"L2 {o['l2']:g}, class weights (total / count)^{o['class_weight_power']:g}"
+                    + (f" (chosen on dev macro-F1 from {len(o['grid'])} grid points)"
+                       if len(o["grid"]) > 1 else "")
+                    + (f"; split seed {o['split_seed']}" if o.get("split_seed") else ""))
         elif r["kind"] == "trial":
             o = r["options"]
             what = (f"balance {o['balance']}, select {o['select_metric']}, seed {o['seed']}, "
