@@ -257,7 +257,8 @@ def balance_sweep(args, folder: Path) -> None:
         print(f"balance {balance}:\n{judged.table()}", flush=True)
         rows.append([balance, result.step, f"{result.epochs:.1f}",
                      f"{scores.overall.nats_per_char:.4f}", percent(judged.macro("recognised")),
-                     percent(judged.macro("new_distinct")), percent(judged.macro("recognised_new"))])
+                     percent(judged.macro("new_distinct")),
+                     percent(judged.macro("recognised_new"))])
         for row in judged.rows:
             per_language.setdefault(row.category, []).append(
                 f"{percent(row.recognised)} / {percent(row.new_distinct)}")
@@ -366,7 +367,8 @@ def write_report(args, outcome: dict, wall: float, load: tuple[float, float]) ->
         f"ends first, each; the conditional one with a {args.condition_size}-"
         f"wide language embedding, conditioning `{args.conditioning}`"
         + (f", `--balance {args.balance}`" if args.balance else "")
-        + "; the unconditional one the same network without it (`--conditioning none`). Test loss of the best-dev weights, "
+        + "; the unconditional one the same network without it (`--conditioning none`). "
+        "Test loss of the best-dev weights, "
         "nats per character with the end symbol counted"
         + (f" ({skipped} test name{'s' if skipped != 1 else ''} with a character never seen in "
            "training left out of both)" if skipped else "") + ":",

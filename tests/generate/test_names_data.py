@@ -8,8 +8,8 @@ from collections import Counter
 import pytest
 
 from rnnlab.data.names import (BOS, BOS_ID, EOS, EOS_ID, SPLITS, build_name_vocab, encode_name,
-                               oversample_categories, read_categories, read_category_vectors, read_splits, read_vector,
-                               split_names, write_splits)
+                               oversample_categories, read_categories, read_category_vectors,
+                               read_splits, read_vector, split_names, write_splits)
 from rnnlab.errors import RnnlabError
 
 
