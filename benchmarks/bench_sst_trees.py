@@ -10,6 +10,11 @@ and scores dev.txt at sentence level (root labels), as in the literature:
                        once (sst2: 77,201 examples, sst5: 157,400 with lower-casing)
     --level sentences  the training trees' roots only (sst2: 6,920, sst5: 8,544)
 
+--member-labels task fine (sst2) trains every second member on the five classes of all the
+training phrases (157,400, neutral ones included) and scores it as binary (its probability mass
+on 3-4 over 0-1, 3-4: rnnlab.data.sst_trees.positive_probability), so that an ensemble sees the
+treebank through two label schemes; --max-epochs can then give each kind its own epochs.
+
 One invocation is one configuration: --seeds members, each trained for --max-epochs epochs or
 --budget/len(seeds) seconds, whichever ends first (evaluation excluded). It reports dev accuracy
 of each member's last weights (no selection on dev), of their ensemble (mean probability, as
@@ -36,6 +41,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -44,7 +50,10 @@ from report import (ROOT, SHARED_DATA, command_line, machine_description,  # noq
 
 from classifier_members import member_model, member_training, train_members  # noqa: E402
 from rnnlab.atomic import atomic_write_text  # noqa: E402
-from rnnlab.tasks.classify import evaluate_run, train_classifier  # noqa: E402
+from rnnlab.data.sst_trees import (positive_probability, read_trees,  # noqa: E402
+                                   scheme_of_labels, sentence_examples)
+from rnnlab.tasks.classify import (ensemble_probabilities, evaluate_run,  # noqa: E402
+                                   load_ensemble, train_classifier)
 
 SECTION = "sst-trees"
 RESULTS = ROOT / "benchmarks" / "results" / "sst_trees.json"
@@ -68,7 +77,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="seconds of training, shared by all members")
     p.add_argument("--seeds", type=int, nargs="+", default=[1],
                    help="one ensemble member per seed")
-    p.add_argument("--max-epochs", type=float, default=3.0, help="epochs per member")
+    p.add_argument("--max-epochs", type=float, nargs="+", default=[3.0],
+                   help="epochs per member (one or more, given to the members in turn)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                    help="bf16: autocast, where the CPU runs it faster (rnnlab/train/precision.py)")
@@ -79,6 +89,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--embedding", type=int, default=300)
     p.add_argument("--pooling", nargs="+", default=["max"],
                    help="one or more poolings, given to the members in turn")
+    p.add_argument("--member-labels", nargs="+", choices=("task", "fine"), default=["task"],
+                   help="the labels each member trains on, given to the members in turn: the "
+                        "task's own, or (sst2 only) the five classes of all phrases, neutral "
+                        "ones included, scored as binary by positive_probability")
     p.add_argument("--dropout", type=float, default=0.5)
     p.add_argument("--embedding-dropout", type=float, default=0.3)
     p.add_argument("--word-dropout", type=float, default=0.0)
@@ -98,18 +112,20 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def member_options(args: argparse.Namespace, seed: int) -> argparse.Namespace:
-    """`args` with the cell and pooling of the member trained with `seed` (the k-th seed takes
-    the k-th of each list, cycling), so an ensemble can mix architectures."""
+    """`args` with the cell, pooling, epochs and labels of the member trained with `seed` (the
+    k-th seed takes the k-th of each list, cycling), so an ensemble can mix members."""
     k = args.seeds.index(seed)
-    return argparse.Namespace(**{**vars(args), "cell": args.cell[k % len(args.cell)],
-                                 "pooling": args.pooling[k % len(args.pooling)]})
+    return argparse.Namespace(**{**vars(args), **{
+        option: getattr(args, option)[k % len(getattr(args, option))]
+        for option in ("cell", "pooling", "max_epochs", "member_labels")}})
 
 
 def train_member(args: argparse.Namespace, seed: int, out: Path):
     args = member_options(args, seed)
     return train_classifier(
         train=str(args.data_dir / "train.txt"), dev=str(args.data_dir / "dev.txt"),
-        data_format="sst-trees", tree_labels=LABELS[args.task],
+        data_format="sst-trees",
+        tree_labels=LABELS[args.task] if args.member_labels == "task" else args.member_labels,
         phrases=args.level == "phrases", out=out, progress_bar=False, log=print,
         model=member_model(args, word_dropout=args.word_dropout),
         vocab_options=dict(min_freq=args.min_freq), train_options=member_training(args, seed))
@@ -127,11 +143,33 @@ def run(args: argparse.Namespace, folder: Path) -> dict:
                 "best_step": result.best_step}
                for seed, result in train_members(args, folder, train_member)]
     runs = [folder / f"seed{seed}" for seed in args.seeds]
-    ensemble = evaluate_run(runs, data=str(args.data_dir / "dev.txt"), weights="last")
-    return {"members": members, "ensemble": {"accuracy": ensemble.accuracy,
-                                             "macro_f1": ensemble.macro_f1,
-                                             "examples": ensemble.num_examples},
-            "wall_s": time.perf_counter() - started}
+    if set(args.member_labels) == {"task"}:
+        ensemble = evaluate_run(runs, data=str(args.data_dir / "dev.txt"), weights="last")
+        scores = {"accuracy": ensemble.accuracy, "macro_f1": ensemble.macro_f1,
+                  "examples": ensemble.num_examples}
+    else:
+        scores = mixed_label_ensemble(runs, members, args.data_dir / "dev.txt")
+    return {"members": members, "ensemble": scores, "wall_s": time.perf_counter() - started}
+
+
+def mixed_label_ensemble(runs: list[Path], members: list[dict], dev: Path) -> dict:
+    """SST-2 dev accuracy of members trained on binary or five-class labels: each member's
+    probability of "positive" (positive_probability), the mean of them for the ensemble. Each
+    member's record gets its own binary accuracy (its training log scored its own labels)."""
+    examples = sentence_examples(read_trees(dev), "binary")
+    gold = np.array([example.label == "1" for example in examples])
+    positives = []
+    for run, member in zip(runs, members):
+        model = load_ensemble([run], "last")
+        probabilities = ensemble_probabilities(model, [e.text for e in examples]).numpy()
+        positives.append(positive_probability(probabilities, model[0].config.labels))
+        if scheme_of_labels(model[0].config.labels) != "binary":
+            # Its training log scored five classes on all dev sentences: keep that apart.
+            member["own_labels"] = {"accuracy": member["accuracy"], "best": member["best"]}
+            member["best"] = None
+        member["accuracy"] = float(np.mean((positives[-1] > 0.5) == gold))
+    accuracy = float(np.mean((np.mean(positives, axis=0) > 0.5) == gold))
+    return {"accuracy": accuracy, "macro_f1": None, "examples": len(examples)}
 
 
 def describe_model(args: argparse.Namespace) -> str:
@@ -140,9 +178,11 @@ def describe_model(args: argparse.Namespace) -> str:
             f"dropout {args.dropout}/{args.embedding_dropout}"
             + (f", word dropout {args.word_dropout}" if args.word_dropout else "")
             + f", min-freq {args.min_freq}; batch {args.batch_size}, lr {args.lr}"
-            + (f", {args.precision}" if args.precision != "fp32" else "") + "; each member "
-            f"{args.max_epochs:g} epochs or {args.budget / len(args.seeds):.0f} s, whichever "
-            "ends first")
+            + (f", {args.precision}" if args.precision != "fp32" else "")
+            + (f"; members trained on {'/'.join(args.member_labels)} labels, scored as binary"
+               if set(args.member_labels) != {"task"} else "")
+            + f"; each member {'/'.join(f'{e:g}' for e in args.max_epochs)} epochs or "
+            f"{args.budget / len(args.seeds):.0f} s, whichever ends first")
 
 
 def load_records() -> dict:
@@ -164,7 +204,8 @@ def render(records: dict) -> str:
             r["model"], len(members), f"{statistics.mean(m['epochs'] for m in members):.2f}",
             f"{sum(m['train_s'] for m in members):.0f}",
             " / ".join(f"{100 * a:.2f}" for a in accuracies) + "%", ensemble,
-            " / ".join(f"{100 * m['best']:.2f}" for m in members) + "%"])
+            " / ".join("–" if m["best"] is None else f"{100 * m['best']:.2f}"
+                       for m in members) + "%"])
     table = markdown_table(
         ["record", "task", "trained on", "model", "members", "epochs each", "train s (all)",
          "dev acc, last weights (each)", "dev acc, ensemble (last)",
@@ -229,6 +270,9 @@ def render(records: dict) -> str:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.task != "sst2" and set(args.member_labels) != {"task"}:
+        raise SystemExit("--member-labels fine is for --task sst2 (sst5 members train on the "
+                         "five classes already)")
     if args.report:
         return write_section(SECTION, render(load_records()))
     torch.set_num_threads(args.threads)

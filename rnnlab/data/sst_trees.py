@@ -123,6 +123,21 @@ def scheme_labels(scheme: str) -> list[str]:
     return [str(i) for i in range(MAX_LABEL + 1)] if scheme == "fine" else ["0", "1"]
 
 
+def positive_probability(probabilities, labels: list[str]):
+    """(N,) probability of the binary label "1" (positive) from a model's (N, C) class
+    probabilities (a numpy array) under its label list: a binary model's own; for a five-class
+    model its mass on 3 and 4 over its mass on 0, 1, 3 and 4, since the binary scheme drops the
+    neutral 2. So models trained on either scheme can be scored, and ensembled, on SST-2."""
+    scheme = scheme_of_labels(labels)
+    if scheme is None:
+        raise RnnlabError(f"labels {list(labels)} are neither the binary nor the fine scheme")
+    if scheme == "binary":
+        return probabilities[:, labels.index("1")]
+    positive = sum(probabilities[:, labels.index(str(k))] for k, v in _BINARY.items() if v == "1")
+    kept = sum(probabilities[:, labels.index(str(k))] for k in _BINARY)
+    return positive / kept
+
+
 def scheme_of_labels(labels: list[str]) -> str | None:
     """The scheme whose label list is exactly `labels` (a trained model's), else None."""
     return next((s for s in LABEL_SCHEMES if scheme_labels(s) == list(labels)), None)

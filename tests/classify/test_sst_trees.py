@@ -365,3 +365,17 @@ def test_a_run_that_recorded_the_old_sst2_resumes_on_the_sentence_files(
                  "--no-progress"]) == 0
     assert "6,920 training examples" in capsys.readouterr().out
     assert json.loads(config_path.read_text())["data"]["dataset"] == "sst2-sentences"
+
+
+def test_positive_probability_of_binary_and_fine_models():
+    import numpy as np
+
+    from rnnlab.data.sst_trees import positive_probability
+
+    binary = np.array([[0.3, 0.7], [0.9, 0.1]])
+    assert np.allclose(positive_probability(binary, ["0", "1"]), [0.7, 0.1])
+    # Five classes: (p3 + p4) / (p0 + p1 + p3 + p4); the neutral mass is left out.
+    fine = np.array([[0.1, 0.1, 0.6, 0.1, 0.1], [0.0, 0.2, 0.0, 0.4, 0.4]])
+    assert np.allclose(positive_probability(fine, ["0", "1", "2", "3", "4"]), [0.5, 0.8])
+    with pytest.raises(RnnlabError, match="neither the binary nor the fine scheme"):
+        positive_probability(binary, ["neg", "pos"])
