@@ -120,10 +120,31 @@ def score_trial(folders: list[Path], labels: list[str], splits_dir: Path,
             "test_adjusted": scores(probabilities["test"], gold["test"], log_prior, tau)}
 
 
+def write_trial_splits(args) -> Path:
+    """bench_names.py's split (seed --split-seed), written into the trial's folder."""
+    splits_dir = args.out / "splits"
+    write_splits(split_names(read_categories(args.data_dir), seed=args.split_seed), splits_dir)
+    return splits_dir
+
+
+def save_trial(out: Path, labels: list[str], probabilities, seen) -> np.ndarray:
+    """What score_trial and --ensemble read back: the (N, C) probabilities that
+    `probabilities(names)` gives each held-out split, the labels, and the log of the training
+    prior the model saw (`seen`: one weight per label), which is returned."""
+    splits = read_splits(out / "splits")
+    for split in ("dev", "test"):
+        np.save(out / f"{split}_probabilities.npy",
+                probabilities([name for _, name in splits.pairs[split]]))
+    seen = np.asarray(seen, dtype=float)
+    log_prior = np.log(seen / seen.sum())
+    np.save(out / "log_prior.npy", log_prior)
+    (out / "labels.json").write_text(json.dumps(labels))
+    return log_prior
+
+
 def train_trial(args) -> dict:
     out = args.out
-    splits_dir = out / "splits"
-    write_splits(split_names(read_categories(args.data_dir), seed=args.split_seed), splits_dir)
+    splits_dir = write_trial_splits(args)
     train_file = (balanced_training_file(splits_dir, args.balance, out / "balanced.tsv")
                   if args.balance else splits_dir / "train.tsv")
     started = time.perf_counter()
@@ -139,15 +160,10 @@ def train_trial(args) -> dict:
                            select_metric=args.select_metric))
     models = load_ensemble([out / "run"])
     labels = models[0].config.labels
-    splits = read_splits(splits_dir)
-    for split in ("dev", "test"):
-        texts = [name for _, name in splits.pairs[split]]
-        np.save(out / f"{split}_probabilities.npy", ensemble_probabilities(models, texts).numpy())
     counts = training_counts(train_file)             # as the classifier saw them
-    seen = np.array([counts[label] for label in labels], dtype=float)
-    log_prior = np.log(seen / seen.sum())
-    np.save(out / "log_prior.npy", log_prior)
-    (out / "labels.json").write_text(json.dumps(labels))
+    log_prior = save_trial(out, labels,
+                           lambda names: ensemble_probabilities(models, names).numpy(),
+                           [counts[label] for label in labels])
     return {"name": args.name, "kind": "trial",
             "options": {k: getattr(args, k) for k in ("balance", "select_metric", "seed", "epochs",
                                                        "hidden", "embedding", "dropout",
@@ -159,9 +175,7 @@ def train_trial(args) -> dict:
 def ngram_trial(args) -> dict:
     """The n-gram logistic regression over the option grid; the grid point with the best dev
     macro-F1 is kept (its probabilities saved like an RNN trial's)."""
-    out = args.out
-    splits_dir = out / "splits"
-    write_splits(split_names(read_categories(args.data_dir), seed=args.split_seed), splits_dir)
+    splits_dir = write_trial_splits(args)
     splits = read_splits(splits_dir)
     labels = sorted({category for category, _ in splits.pairs["train"]})
     gold = {split: np.array([labels.index(c) for c, _ in splits.pairs[split]])
@@ -185,19 +199,15 @@ def ngram_trial(args) -> dict:
                       flush=True)
                 grid.append((point, model))
     chosen, model = max(grid, key=lambda entry: entry[0]["dev"][1])
-    for split in ("dev", "test"):
-        np.save(out / f"{split}_probabilities.npy", model.probabilities(names[split]))
     # The prior the weighted loss saw: class c weighs count_c ** (1 - power).
-    seen = counts ** (1.0 - chosen["class_weight_power"])
-    log_prior = np.log(seen / seen.sum())
-    np.save(out / "log_prior.npy", log_prior)
-    (out / "labels.json").write_text(json.dumps(labels))
+    log_prior = save_trial(args.out, labels, model.probabilities,
+                           counts ** (1.0 - chosen["class_weight_power"]))
     return {"name": args.name, "kind": "trial",
             "options": {"model": "ngram", "longest": chosen["longest"], "l2": chosen["l2"],
                         "class_weight_power": chosen["class_weight_power"],
                         "split_seed": args.split_seed, "grid": [point for point, _ in grid]},
             "seconds": time.perf_counter() - started, "steps": None,
-            **score_trial([out], labels, splits_dir, log_prior)}
+            **score_trial([args.out], labels, splits_dir, log_prior)}
 
 
 def ensemble_trial(args) -> dict:
