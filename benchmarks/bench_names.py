@@ -224,36 +224,35 @@ def full(args, folder: Path) -> dict:
     splits = run_splits(conditional_run)
     assert splits.pairs == run_splits(unconditional_run).pairs, "both generators see one split"
     classifier = train_name_classifier(args, conditional_run, folder / "classifier")
-    all_names = set().union(*(splits.names(split) for split in SPLITS))
-    options = SamplingOptions(temperature=args.temperature)
     judged = {}
     for name, run in (("conditional", conditional_run), ("unconditional", unconditional_run)):
-        generator = Generator.from_pretrained(run)
-        judged[name] = recognisability(generator, folder / "classifier", samples=args.samples,
-                                       options=options, seed=0, all_names=all_names)
+        judged[name] = judge_samples(args, run, folder / "classifier", splits)
         print(f"{name} samples:\n{judged[name].table()}", flush=True)
     return {"data": data, "splits": splits, "conditional": conditional,
             "unconditional": unconditional, "classifier": classifier, "judged": judged}
 
 
+def judge_samples(args, generator_run: Path, classifier_run: Path, splits):
+    """--samples names per category from the generator, at --temperature, judged by the
+    classifier (rnnlab.tasks.generate.recognisability); "outside data" counts every split."""
+    return recognisability(Generator.from_pretrained(generator_run), classifier_run,
+                           samples=args.samples,
+                           options=SamplingOptions(temperature=args.temperature), seed=0,
+                           all_names=set().union(*(splits.names(split) for split in SPLITS)))
+
+
 def balance_sweep(args, folder: Path) -> None:
     """One conditional generator per --balance-sweep value, one classifier judging them all."""
     budget = {"max_time": args.budget, "max_epochs": args.epochs}
-    runs = {}
-    for balance in args.balance_sweep:
-        runs[balance] = (folder / f"balance{balance}",
-                         *train_generator_run(args, folder / f"balance{balance}",
-                                              args.conditioning, budget, balance=balance))
-    first = runs[args.balance_sweep[0]][0]
-    cls_result, cls_report = train_name_classifier(args, first, folder / "classifier")
+    runs = {balance: folder / f"balance{balance}" for balance in args.balance_sweep}
+    trained = {balance: train_generator_run(args, run, args.conditioning, budget,
+                                            balance=balance) for balance, run in runs.items()}
+    first = runs[args.balance_sweep[0]]
+    _, cls_report = train_name_classifier(args, first, folder / "classifier")
     splits = run_splits(first)
-    all_names = set().union(*(splits.names(split) for split in SPLITS))
-    options = SamplingOptions(temperature=args.temperature)
     rows, per_language = [], {}
-    for balance, (run, result, scores) in runs.items():
-        judged = recognisability(Generator.from_pretrained(run), folder / "classifier",
-                                 samples=args.samples, options=options, seed=0,
-                                 all_names=all_names)
+    for balance, (result, scores) in trained.items():
+        judged = judge_samples(args, runs[balance], folder / "classifier", splits)
         print(f"balance {balance}:\n{judged.table()}", flush=True)
         rows.append([balance, result.step, f"{result.epochs:.1f}",
                      f"{scores.overall.nats_per_char:.4f}", percent(judged.macro("recognised")),
@@ -275,7 +274,8 @@ def balance_sweep(args, folder: Path) -> None:
         f"{args.layers}×{args.hidden}, conditioning `{args.conditioning}`, {args.epochs:g} "
         f"epochs or {args.budget:.0f} s, whichever ends first), trained with `--balance N`: each "
         "language's training names repeated round(N / count) times per epoch (at least once), "
-        "so an epoch, and the 12-epoch budget, grows with N. One classifier judges all "
+        f"so an epoch, and the {args.epochs:g}-epoch budget, grows with N. One classifier "
+        "judges all "
         f"(test macro-F1 {cls_report.macro_f1:.4f}, accuracy {cls_report.accuracy:.4f}; it "
         f"calls {percent(macro_recall(cls_report.confusion))} of a language's real held-out "
         "names by that language, macro over languages: the rate to compare with "
@@ -295,12 +295,6 @@ def balance_sweep(args, folder: Path) -> None:
     ])
     write_section(BALANCE_SECTION, body)
     print(f"wrote the {BALANCE_SECTION} section of BENCHMARKS.md")
-
-
-def macro_recall(confusion: np.ndarray) -> float:
-    """The mean over gold classes of the share predicted right (rows: gold)."""
-    confusion = np.asarray(confusion, dtype=float)
-    return float(np.mean(np.diag(confusion) / confusion.sum(axis=1)))
 
 
 def percent(value: float) -> str:
@@ -450,6 +444,12 @@ def per_class_f1(confusion: np.ndarray) -> np.ndarray:
     denominator = confusion.sum(axis=0) + confusion.sum(axis=1)
     return np.divide(2 * np.diag(confusion), denominator, out=np.zeros(len(confusion)),
                      where=denominator > 0)
+
+
+def macro_recall(confusion: np.ndarray) -> float:
+    """The mean over gold classes of the share predicted right (rows: gold)."""
+    confusion = np.asarray(confusion, dtype=float)
+    return float(np.mean(np.diag(confusion) / confusion.sum(axis=1)))
 
 
 def main(argv=None) -> None:

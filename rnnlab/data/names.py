@@ -239,6 +239,12 @@ def split_names(data: CategoryData, seed: int, dev_fraction: float = 0.1,
     return splits
 
 
+def check_balance(target) -> None:
+    """An oversampling target (`oversample_categories`) is a whole number >= 0."""
+    if isinstance(target, bool) or not isinstance(target, int) or target < 0:
+        raise RnnlabError(f"balance must be a whole number >= 0, got {target!r}")
+
+
 def oversample_categories(pairs: list[tuple[str, str]], target: int) -> list[tuple[str, str]]:
     """`pairs` with each category's pairs repeated max(1, round(target / count)) times, so that a
     category with few names weighs about `target` names in an epoch (0: `pairs` unchanged).
@@ -247,8 +253,7 @@ def oversample_categories(pairs: list[tuple[str, str]], target: int) -> list[tup
     generator trained on it as it is learns the small categories' style least. Repeating them
     makes its samples more typical of their category and, as they are then seen more often,
     more often copies of training names (BENCHMARKS.md, "Names: balancing the generator")."""
-    if isinstance(target, bool) or not isinstance(target, int) or target < 0:
-        raise RnnlabError(f"balance must be a whole number >= 0, got {target!r}")
+    check_balance(target)
     if target == 0:
         return list(pairs)
     counts = Counter(category for category, _ in pairs)

@@ -35,7 +35,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from rnnlab.data.names import (BOS_ID, EOS_ID, SPLITS, NameSplits,
-                               build_name_vocab, encode_name, list_known,
+                               build_name_vocab, check_balance, encode_name, list_known,
                                oversample_categories, read_categories,
                                read_category_vectors, read_splits, split_names,
                                unknown_characters, write_splits)
@@ -266,7 +266,7 @@ def train_generator(*, data: str | Path | None = None, out: str | Path | None = 
         forbidden = {"vocab_size", "categories"} & set(model or {})
         if forbidden:
             raise RnnlabError(f"{', '.join(sorted(forbidden))} come from the data and cannot be set")
-        oversample_categories([], balance)            # a bad value fails before any work
+        check_balance(balance)                         # before any file is read
         names = read_categories(data)
         source = NamesSource(data=str(data), sha256=names.sha256, split_seed=split_seed,
                              dev_fraction=dev_fraction, test_fraction=test_fraction,
