@@ -15,6 +15,10 @@ import sys
 from rnnlab import __version__
 from rnnlab.errors import RnnlabError
 
+# The exit status of a program stopped by SIGPIPE in a shell (128 + 13), which `cat` and
+# other Unix tools give when their reader closes the pipe early.
+SIGPIPE_EXIT = 141
+
 # Subcommand modules, in the order `rnnlab --help` lists them.
 COMMAND_MODULES = (
     "rnnlab.commands.demo",
@@ -62,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         result = args.func(args)
+        sys.stdout.flush()         # a closed pipe shows here, inside the handler below
+    except BrokenPipeError:
+        # The reader went away (`rnnlab sample ... | head`): stop quietly, as `cat` does. The
+        # interpreter flushes stdout again on exit, so point it at /dev/null first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return SIGPIPE_EXIT
     except RnnlabError as err:
         if not quiet_rank:
             print(f"rnnlab {args.command}: error: {err}", file=sys.stderr)
