@@ -238,14 +238,15 @@ def render(records: dict) -> str:
                      for score, n in sorted(scores, key=lambda pair: records[pair[1]]["when"])
                      if records[n]["model"] == records[name]["model"]}
             mean = statistics.mean(draws.values())
+            reached = sum(score >= target for score in draws.values())
             if best < target:
                 status = "not met"
             elif len(draws) == 1:
                 status = "met (one draw of seeds)"
             elif mean >= target:
-                status = f"met (mean of {len(draws)} draws of seeds {100 * mean:.2f}%)"
+                status = (f"met on average (mean of {len(draws)} draws of seeds "
+                          f"{100 * mean:.2f}%; {reached} of the {len(draws)} reach it)")
             else:
-                reached = sum(score >= target for score in draws.values())
                 status = (f"met by {reached} of its {len(draws)} draws of seeds, not on "
                           f"average: the mean of the draws is {100 * mean:.2f}%")
             verdicts.append(f"{task.upper().replace('SST', 'SST-')} ≥ {100 * target:.0f}%: "
